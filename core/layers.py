@@ -1,0 +1,88 @@
+"""Dense, conv2d and max-pool layers whose weights and biases may be any tensor.
+
+This module plays Lasagne's role in the post: ``W`` and ``b`` may be PyMC random variables, so the
+layer's output is a random expression that PyMC's ADVI differentiates through. The same functions
+run on NumPy arrays, which is how :mod:`core.predict` evaluates a stored approximation without PyMC.
+
+Convolution is valid (no padding), stride 1, a cross-correlation (Lasagne flipped its filters: for
+learned filters the two are the same family). It is written as patch gathering plus one matrix
+product, because PyTensor 3.3 has no conv2d with a JAX conversion and its ``signal.convolve2d``
+runs as a Python loop under Numba; slices and a matmul compile on every backend.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["dense", "conv2d", "max_pool", "patches", "flatten", "activation"]
+
+
+def _xp(x):
+    """The array module of ``x``: pytensor.tensor for symbolic tensors, NumPy for anything else."""
+    if not type(x).__module__.startswith("pytensor"):
+        return np
+    import pytensor.tensor as pt
+
+    return pt
+
+
+def _shape(x) -> tuple:
+    """Shape of ``x`` with static ints wherever known, so reshapes stay static under JAX."""
+    if _xp(x) is np:
+        return x.shape
+    return tuple(s if s is not None else x.shape[i] for i, s in enumerate(x.type.shape))
+
+
+def activation(x, name: str):
+    """Apply ``tanh``; ``softmax`` (and ``""``) leave logits as they are: the likelihood takes them."""
+    if name == "tanh":
+        return _xp(x).tanh(x)
+    if name in ("softmax", ""):
+        return x
+    raise ValueError(f"unknown nonlinearity {name!r}")
+
+
+def flatten(x):
+    """(batch, ...) -> (batch, features), channels last."""
+    if x.ndim == 2:
+        return x
+    shape = _shape(x)
+    return x.reshape((shape[0], int(np.prod(shape[1:]))))
+
+
+def dense(x, W, b, nonlinearity: str = "tanh"):
+    """Fully connected layer.
+
+    x : (batch, n_in) or (batch, h, w, c)   W : (n_in, n_out)   b : (n_out,)   returns (batch, n_out)
+    """
+    return activation(flatten(x) @ W + b, nonlinearity)
+
+
+def patches(x, k: int):
+    """Every k x k patch of every channel, for a valid stride-1 convolution.
+
+    x : (batch, h, w, c)   returns (batch, h - k + 1, w - k + 1, k * k * c), ordered (di, dj, c)
+    """
+    _, h, w, _ = _shape(x)
+    oh, ow = h - k + 1, w - k + 1
+    shifted = [x[:, di : di + oh, dj : dj + ow, :] for di in range(k) for dj in range(k)]
+    return _xp(x).concatenate(shifted, axis=-1)
+
+
+def conv2d(x, W, b, nonlinearity: str = "tanh"):
+    """Valid, stride-1 2-D convolution (cross-correlation), channels last.
+
+    x : (batch, h, w, c_in)   W : (k, k, c_in, c_out)   b : (c_out,)
+    returns (batch, h - k + 1, w - k + 1, c_out)
+    """
+    k, _, c_in, c_out = _shape(W)
+    return activation(patches(x, k) @ W.reshape((k * k * c_in, c_out)) + b, nonlinearity)
+
+
+def max_pool(x, size: int = 2):
+    """Non-overlapping size x size max-pool; h and w must be multiples of ``size``.
+
+    x : (batch, h, w, c)   returns (batch, h // size, w // size, c)
+    """
+    b, h, w, c = _shape(x)
+    return x.reshape((b, h // size, size, w // size, size, c)).max(axis=(2, 4))

@@ -1,0 +1,263 @@
+"""One run <-> one netCDF file, laid out as ArviZ InferenceData groups (see docs/run-file.md).
+
+The file is the only contract between training and the dashboard. Writes are atomic (a hidden temp
+file in the same folder, then ``os.replace``), so a reader never sees half a run; loads validate the
+schema and name the problem and the fix when a file is corrupt, truncated, foreign or of another
+schema version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+__all__ = [
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "RunFileError",
+    "RunSummary",
+    "build_run",
+    "save_run",
+    "load_run",
+    "list_runs",
+    "run_attrs",
+    "RUN_SUFFIX",
+]
+
+SCHEMA = "bnn-mnist-run"
+SCHEMA_VERSION = 1
+RUN_SUFFIX = ".nc"
+
+# group -> variables every run must have (hyperprior draws are optional: fixed priors have none)
+REQUIRED = {
+    "optimization": ("elbo",),
+    "predictions": ("label", "probability", "expected_entropy"),
+    "predictions_constant_data": ("image", "true_label"),
+    "variational_mean": (),
+    "variational_sd": (),
+    "posterior": (),
+}
+REQUIRED_ATTRS = ("model", "prior", "architecture", "iterations", "created")
+
+
+class RunFileError(ValueError):
+    """A run file that cannot be used: corrupt, truncated, foreign, or of another schema version."""
+
+
+def _encoding(ds: xr.Dataset) -> dict:
+    # zlib + shuffle: float32 weights shrink ~10%, labels and images several-fold
+    return {name: {"zlib": True, "complevel": 4, "shuffle": True} for name in ds.data_vars if ds[name].ndim}
+
+
+def build_run(
+    *,
+    attrs: dict,
+    elbo: np.ndarray,
+    means: dict[str, xr.DataArray],
+    sds: dict[str, xr.DataArray],
+    hyper_draws: dict[str, np.ndarray],
+    labels: np.ndarray,
+    probability: np.ndarray,
+    expected_entropy: np.ndarray,
+    images: np.ndarray,
+    true_labels: np.ndarray,
+) -> xr.DataTree:
+    """Assemble a run as a DataTree with the groups of docs/run-file.md.
+
+    elbo : (iteration,)   means, sds : parameter name -> DataArray with named dims
+    hyper_draws : name -> (draw,)   labels : (draw, digit) predicted per draw
+    probability : (digit, class) mean predictive   expected_entropy : (digit,)
+    images : (digit, 28, 28) uint8   true_labels : (digit,)
+    """
+    n_draws, n_digits = labels.shape
+    if probability.shape != (n_digits, 10) or len(true_labels) != n_digits or len(images) != n_digits:
+        raise ValueError("labels, probability, images and true_labels disagree on the number of digits")
+    digit = np.arange(n_digits)
+    root = xr.Dataset(attrs={"schema": SCHEMA, "schema_version": SCHEMA_VERSION, **_netcdf_attrs(attrs)})
+    optimization = xr.Dataset(
+        {"elbo": ("iteration", np.asarray(elbo, dtype=np.float32))},
+        coords={"iteration": np.arange(1, len(elbo) + 1)},
+    )
+    posterior = xr.Dataset(
+        {name: (("chain", "draw"), np.asarray(v, dtype=np.float32)[None, :]) for name, v in hyper_draws.items()},
+    )
+    if hyper_draws:
+        posterior = posterior.assign_coords(chain=[0], draw=np.arange(len(next(iter(hyper_draws.values())))))
+    predictions = xr.Dataset(
+        {
+            "label": (("chain", "draw", "digit"), labels[None].astype(np.int8)),
+            "probability": (("digit", "class"), probability.astype(np.float32)),
+            "expected_entropy": ("digit", expected_entropy.astype(np.float32)),
+        },
+        coords={"chain": [0], "draw": np.arange(n_draws), "digit": digit, "class": np.arange(10)},
+    )
+    constant = xr.Dataset(
+        {"image": (("digit", "row", "col"), images.astype(np.uint8)),
+         "true_label": ("digit", true_labels.astype(np.int8))},
+        coords={"digit": digit},
+    )
+    return xr.DataTree.from_dict(
+        {
+            "/": root,
+            "optimization": optimization,
+            "posterior": posterior,
+            "variational_mean": xr.Dataset({k: v.astype(np.float32) for k, v in means.items()}),
+            "variational_sd": xr.Dataset({k: v.astype(np.float32) for k, v in sds.items()}),
+            "predictions": predictions,
+            "predictions_constant_data": constant,
+        }
+    )
+
+
+def _netcdf_attrs(attrs: dict) -> dict:
+    """netCDF attributes are scalars or strings: nested values are stored as JSON text."""
+    out = {}
+    for key, value in attrs.items():
+        if value is None:
+            continue
+        if isinstance(value, (dict, list, tuple)):
+            value = json.dumps(value)
+        elif isinstance(value, (bool, np.bool_)):
+            value = int(value)
+        out[key] = value
+    return out
+
+
+def run_attrs(run: xr.DataTree) -> dict:
+    """The root attributes, with the JSON-encoded ones (``versions``, ``prior_params``...) decoded."""
+    out = {}
+    for key, value in run.attrs.items():
+        if isinstance(value, str) and value[:1] in "[{":
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                pass
+        elif isinstance(value, np.generic):
+            value = value.item()
+        out[key] = value
+    return out
+
+
+def save_run(run: xr.DataTree, path: str | os.PathLike) -> Path:
+    """Write ``run`` to ``path`` atomically: readers see the old file or the whole new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        encoding = {node.path: _encoding(node.dataset) for node in run.subtree if node.has_data}
+        run.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_run(path: str | os.PathLike) -> xr.DataTree:
+    """Read a run into memory and validate it.
+
+    Raises
+    ------
+    RunFileError
+        The file is not a readable netCDF file, is not a run of this program, lacks a group or
+        variable, or has a schema version other than :data:`SCHEMA_VERSION`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RunFileError(f"{path}: no such run file")
+    try:
+        with xr.open_datatree(path, engine="h5netcdf") as tree:
+            run = tree.load()
+    except Exception as exc:  # h5py/h5netcdf raise OSError, ValueError, KeyError... on damaged files
+        raise RunFileError(
+            f"{path.name}: not a readable netCDF file ({type(exc).__name__}: {exc}); it is corrupt or "
+            f"truncated. Delete it, or re-create it with `bnn train` / `bnn evaluate`."
+        ) from exc
+    validate(run, path.name)
+    return run
+
+
+def validate(run: xr.DataTree, name: str = "run") -> None:
+    """Raise :class:`RunFileError` unless ``run`` follows schema :data:`SCHEMA_VERSION`."""
+    if run.attrs.get("schema") != SCHEMA:
+        raise RunFileError(f"{name}: not a {SCHEMA} file (no '{SCHEMA}' schema attribute); is it another program's?")
+    version = int(run.attrs.get("schema_version", -1))
+    if version > SCHEMA_VERSION:
+        raise RunFileError(
+            f"{name}: schema version {version} is newer than this program's ({SCHEMA_VERSION}); upgrade bnn-mnist."
+        )
+    if version < SCHEMA_VERSION:
+        raise RunFileError(
+            f"{name}: schema version {version} is older than this program's ({SCHEMA_VERSION}); "
+            f"re-create it with `bnn train`."
+        )
+    missing = [key for key in REQUIRED_ATTRS if key not in run.attrs]
+    for group, variables in REQUIRED.items():
+        if group not in run.children:
+            missing.append(f"group /{group}")
+        else:
+            missing += [f"/{group}/{v}" for v in variables if v not in run[group].data_vars]
+    if not missing and set(run["variational_mean"].data_vars) != set(run["variational_sd"].data_vars):
+        missing.append("matching variables in /variational_mean and /variational_sd")
+    if missing:
+        raise RunFileError(f"{name}: incomplete run file, missing {', '.join(missing)}")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One row of a run listing; ``error`` is set (and the rest may be empty) for an unusable file."""
+
+    name: str
+    path: Path
+    model: str = ""
+    prior: str = ""
+    label: str = ""
+    iterations: int = 0
+    accuracy: float = float("nan")
+    final_elbo: float = float("nan")
+    wall_time_s: float = float("nan")
+    iterations_per_s: float = float("nan")
+    created: str = ""
+    error: str = ""
+
+
+def summarize(path: Path) -> RunSummary:
+    """Read only the root attributes of a run file (cheap) and validate its schema."""
+    try:
+        with xr.open_datatree(path, engine="h5netcdf") as tree:
+            attrs = dict(tree.attrs)
+            validate(tree, path.name)
+    except RunFileError as exc:
+        return RunSummary(path.stem, path, error=str(exc))
+    except Exception as exc:
+        return RunSummary(path.stem, path, error=f"{path.name}: not a readable netCDF file ({type(exc).__name__}); corrupt or truncated")
+    return RunSummary(
+        name=path.stem,
+        path=path,
+        model=str(attrs["model"]),
+        prior=str(attrs["prior"]),
+        label=str(attrs.get("label", "")),
+        iterations=int(attrs["iterations"]),
+        accuracy=float(attrs.get("accuracy_mode", np.nan)),
+        final_elbo=float(attrs.get("final_elbo", np.nan)),
+        wall_time_s=float(attrs.get("wall_time_s", np.nan)),
+        iterations_per_s=float(attrs.get("iterations_per_s", np.nan)),
+        created=str(attrs["created"]),
+    )
+
+
+def list_runs(folder: str | os.PathLike) -> list[RunSummary]:
+    """Summaries of the ``*.nc`` runs in ``folder`` (not recursive; hidden temp files skipped), by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return [summarize(p) for p in sorted(folder.glob(f"[!.]*{RUN_SUFFIX}"))]

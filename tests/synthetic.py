@@ -1,0 +1,78 @@
+"""A small but complete run, written by core's own store, for tests that need a run file."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from core import predict, store
+from core.uncertainty import mode_label
+from core.architecture import cnn_spec, mlp_spec, param_specs, spec_to_json
+
+
+def synthetic_run(model: str = "mlp", prior: str = "hierarchical", n_digits: int = 300, seed: int = 0) -> xr.DataTree:
+    """A tiny network with random weights, its predictions on random 'digits' and a fake ELBO curve.
+
+    Digits are noise with a bright block whose position encodes the label, and the first layer's
+    means are set to read that block, so the predictions are mostly right and partly uncertain.
+    """
+    rng = np.random.default_rng(seed)
+    spec = mlp_spec((16,)) if model == "mlp" else cnn_spec((4, 4), 5, (8,))
+    labels = rng.integers(0, 10, n_digits).astype(np.int8)
+    images = rng.integers(0, 60, (n_digits, 28, 28)).astype(np.uint8)
+    for i, y in enumerate(labels):
+        images[i, 2 + 2 * y : 6 + 2 * y, 4:24] = 255
+    means, sds, hyper_mean, hyper_sd = {}, {}, {}, {}
+    for p in param_specs(spec):
+        means[p.name] = xr.DataArray(rng.normal(0, 0.3, p.shape).astype(np.float32), dims=p.dims)
+        sds[p.name] = xr.DataArray(np.full(p.shape, 0.05, np.float32), dims=p.dims)
+        if prior == "hierarchical":
+            hyper_mean[f"{p.name}_sd"] = float(rng.normal(-1, 0.5))
+            hyper_sd[f"{p.name}_sd"] = 0.1
+    probs = predict.sample_probabilities(
+        spec, {k: v.values for k, v in means.items()}, {k: v.values for k, v in sds.items()}, images, n_draws=20, seed=seed
+    )
+    # make the predictions informative: mix the network's draws with the truth, or for about 15%
+    # of the digits with a wrong class, so that there are errors to rank
+    target = np.where(rng.random(n_digits) < 0.15, (labels + rng.integers(1, 10, n_digits)) % 10, labels)
+    onehot = np.eye(10, dtype=np.float32)[target]
+    probs = 0.5 * probs + 0.5 * onehot[None] * (rng.random((20, n_digits, 1)) > 0.2)
+    probs /= probs.sum(-1, keepdims=True)
+    drawn, mean_p, exp_h = predict.summarize_draws(probs)
+    for name in hyper_mean:
+        means[name] = xr.DataArray(np.float32(hyper_mean[name]), attrs={"transform": "log"})
+        sds[name] = xr.DataArray(np.float32(hyper_sd[name]), attrs={"transform": "log"})
+    iterations = 2000
+    elbo = -(5e4 * np.exp(-np.arange(iterations) / 300) + 2e4 + rng.normal(0, 500, iterations))
+    attrs = {
+        "model": model,
+        "prior": prior,
+        "prior_params": {"hyper_sd": 1.0} if prior == "hierarchical" else {"sd": 0.1},
+        "architecture": spec_to_json(spec),
+        "label": "synthetic",
+        "iterations": iterations,
+        "batch_size": 50,
+        "optimizer": "adam",
+        "learning_rate": 0.01,
+        "seed": seed,
+        "backend": "numpy",
+        "wall_time_s": 12.5,
+        "iterations_per_s": iterations / 12.5,
+        "n_draws": 20,
+        "created": "2026-01-01T00:00:00+00:00",
+    }
+    attrs["accuracy_mode"] = float((mode_label(drawn) == labels).mean())
+    attrs["accuracy_mean"] = float((mean_p.argmax(1) == labels).mean())
+    attrs["final_elbo"] = float(elbo[-100:].mean())
+    return store.build_run(
+        attrs=attrs,
+        elbo=elbo,
+        means=means,
+        sds=sds,
+        hyper_draws=predict.hyperprior_draws(hyper_mean, hyper_sd, 200, seed),
+        labels=drawn,
+        probability=mean_p,
+        expected_entropy=exp_h,
+        images=images,
+        true_labels=labels,
+    )

@@ -1,0 +1,107 @@
+import dataclasses
+
+import numpy as np
+import pytensor
+import pytest
+
+from core import inference
+from core.inference import CheckpointError, FitConfig, TrainingDiverged, fit
+from core.models import architecture, build_model
+from core.priors import HierarchicalPrior, NormalPrior
+
+
+def tiny_model(prior=None):
+    rng = np.random.default_rng(0)
+    images = rng.random((200, 28, 28)).astype(np.float32)
+    labels = (images[:, :14].mean(axis=(1, 2)) > images[:, 14:].mean(axis=(1, 2))).astype(int)
+    with pytensor.config.change_flags(floatX="float32"):
+        return build_model(architecture("mlp", (8,)), prior or NormalPrior(), images, labels, batch_size=20)
+
+
+CONFIG = FitConfig(iterations=40, batch_size=20, checkpoint_every=10, learning_rate=0.01)
+
+
+def run(config=CONFIG, **kwargs):
+    with pytensor.config.change_flags(floatX="float32"):
+        return fit(tiny_model(kwargs.pop("prior", None)), config, progress=False, **kwargs)
+
+
+def test_fit_records_every_elbo():
+    result = run()
+    assert result.elbo.shape == (40,) and np.isfinite(result.elbo).all()
+    assert result.elbo[-10:].mean() > result.elbo[:10].mean()
+    assert result.backend == "jax" and result.iterations_per_s > 0
+
+
+def test_same_seed_same_fit():
+    np.testing.assert_array_equal(run().elbo, run().elbo)
+    assert not np.array_equal(run().elbo, run(dataclasses.replace(CONFIG, seed=1)).elbo)
+
+
+def test_resume_continues_the_elbo_history(tmp_path):
+    ckpt = tmp_path / "c.npz"
+    first = run(dataclasses.replace(CONFIG, iterations=20), checkpoint=ckpt)
+    resumed = run(checkpoint=ckpt, resume=True)
+    assert len(resumed.elbo) == 40
+    np.testing.assert_array_equal(resumed.elbo[:20], first.elbo.astype(np.float64))
+    assert resumed.elbo[20:].mean() > first.elbo[:10].mean()
+
+
+def test_ctrl_c_saves_a_checkpoint(tmp_path, monkeypatch):
+    ckpt = tmp_path / "c.npz"
+    real = inference._learning_rate
+
+    def interrupt_at_25(config, step):
+        if step == 25:
+            raise KeyboardInterrupt
+        return real(config, step)
+
+    monkeypatch.setattr(inference, "_learning_rate", interrupt_at_25)
+    result = run(checkpoint=ckpt)
+    assert result.interrupted and len(result.elbo) == 25
+    with np.load(ckpt) as saved:
+        assert len(saved["elbo"]) == 25
+
+
+def test_nan_elbo_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    ckpt = tmp_path / "c.npz"
+    real = inference._learning_rate
+    monkeypatch.setattr(inference, "_learning_rate", lambda config, step: np.nan if step == 23 else real(config, step))
+    with pytest.raises(TrainingDiverged, match=r"ELBO became nan at iteration 2[45].*last good checkpoint \(iteration 20\)"):
+        run(checkpoint=ckpt)
+    with np.load(ckpt) as saved:
+        assert len(saved["elbo"]) == 20 and np.isfinite(saved["elbo"]).all()
+        assert all(np.isfinite(saved[k]).all() for k in saved.files if k.startswith("state_"))
+
+
+def test_resume_refuses_other_settings(tmp_path):
+    ckpt = tmp_path / "c.npz"
+    run(dataclasses.replace(CONFIG, iterations=10), checkpoint=ckpt)
+    with pytest.raises(CheckpointError, match="made for other settings"):
+        run(dataclasses.replace(CONFIG, learning_rate=0.5), checkpoint=ckpt, resume=True)
+    ckpt.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="damaged checkpoint"):
+        run(checkpoint=ckpt, resume=True)
+
+
+def test_hierarchical_fit_and_parameters():
+    result = run(prior=HierarchicalPrior())
+    dims = {"dense_1.W": ("a", "b"), "dense_1.b": ("b",), "dense_2.W": ("b", "c"), "dense_2.b": ("c",)}
+    means, sds = inference.approximation_params(result.approx, dims)
+    assert means["dense_1.W"][0].shape == (784, 8) and means["dense_1.W"][1] == ("a", "b")
+    assert means["dense_1.W_sd"][2] == {"transform": "log"} and means["dense_1.W_sd"][0].shape == ()
+    assert (sds["dense_2.b"][0] > 0).all()
+
+
+def test_backend_falls_back(monkeypatch, caplog):
+    monkeypatch.setattr(inference, "BACKENDS", {"broken": "NO_SUCH_MODE", "c": "CVM"})
+    x = pytensor.shared(np.float64(1.0))
+    fn, name = inference._compile(x * 2, {x: x + 1}, 0, "broken")
+    assert name == "c" and fn() == 2.0
+    assert "backend broken is unavailable" in caplog.text
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        FitConfig(optimizer="sgd")
+    assert inference.with_preset(CONFIG, "blog").optimizer == "adagrad_window"

@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+
+from core import predict
+from core.architecture import cnn_spec, mlp_spec, param_specs
+from core.layers import conv2d, dense, max_pool
+
+
+def params(spec, rng, sd=0.2):
+    means = {p.name: rng.normal(0, 0.3, p.shape).astype(np.float32) for p in param_specs(spec)}
+    sds = {p.name: np.full(p.shape, sd, np.float32) for p in param_specs(spec)}
+    return means, sds
+
+
+def forward(spec, x, weights):
+    h = x.reshape(len(x), 28, 28, 1).astype(np.float32) / 256
+    for layer in spec:
+        if layer.kind == "max_pool":
+            h = max_pool(h)
+        else:
+            op = conv2d if layer.kind == "conv2d" else dense
+            h = op(h, weights[f"{layer.name}.W"], weights[f"{layer.name}.b"], layer.nonlinearity)
+    e = np.exp(h - h.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+@pytest.mark.parametrize("spec", [mlp_spec((12,)), cnn_spec((3, 4), 5, (6,))], ids=["mlp", "cnn"])
+def test_zero_sd_is_the_mean_network(spec):
+    rng = np.random.default_rng(0)
+    means, sds = params(spec, rng, sd=0.0)
+    images = rng.integers(0, 256, (70, 28, 28)).astype(np.uint8)  # >= LOCAL_BELOW: global draws
+    probs = predict.sample_probabilities(spec, means, sds, images, n_draws=3)
+    assert probs.shape == (3, 70, 10) and probs.dtype == np.float32
+    np.testing.assert_allclose(probs[1], forward(spec, images, means), rtol=1e-4, atol=1e-6)
+    few = predict.sample_probabilities(spec, means, sds, images[:2], n_draws=2)  # local draws
+    np.testing.assert_allclose(few[0], forward(spec, images[:2], means), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("spec", [mlp_spec((8,)), cnn_spec((2, 2), 5, (4,))], ids=["mlp", "cnn"])
+def test_local_and_global_draws_agree_in_distribution(spec):
+    """Per digit, the predictive of local draws equals that of drawing whole networks."""
+    rng = np.random.default_rng(1)
+    means, sds = params(spec, rng, sd=0.3)
+    image = rng.integers(0, 256, (1, 28, 28)).astype(np.uint8)
+    local = predict.sample_probabilities(spec, means, sds, image, n_draws=4000, seed=2)[:, 0]
+    # reference: whole networks drawn one by one
+    ref = np.stack([
+        forward(spec, image, {k: means[k] + sds[k] * rng.standard_normal(means[k].shape).astype(np.float32) for k in means})[0]
+        for _ in range(4000)
+    ])
+    np.testing.assert_allclose(local.mean(0), ref.mean(0), atol=0.02)
+    np.testing.assert_allclose(local.std(0), ref.std(0), atol=0.02)
+
+
+def test_summarize_draws():
+    probs = np.zeros((2, 1, 10), np.float32)
+    probs[0, 0, 3] = 1.0
+    probs[1, 0, :] = 0.1
+    labels, mean_p, expected_entropy = predict.summarize_draws(probs)
+    np.testing.assert_array_equal(labels[:, 0], [3, 0])
+    np.testing.assert_allclose(mean_p[0, 3], 0.55)
+    np.testing.assert_allclose(expected_entropy, [np.log(10) / 2], rtol=1e-6)
+
+
+def test_hyperprior_draws_are_lognormal():
+    draws = predict.hyperprior_draws({"a": np.log(0.5)}, {"a": 0.1}, n_draws=20000)
+    assert draws["a"].shape == (20000,)
+    assert np.median(draws["a"]) == pytest.approx(0.5, rel=0.01)
+    assert np.log(draws["a"]).std() == pytest.approx(0.1, rel=0.05)

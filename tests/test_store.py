@@ -1,0 +1,94 @@
+import os
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from core import store
+from core.store import RunFileError
+from tests.synthetic import synthetic_run
+
+
+@pytest.fixture
+def run():
+    return synthetic_run("mlp", "hierarchical", n_digits=50)
+
+
+def test_round_trip_keeps_every_group(tmp_path, run):
+    path = store.save_run(run, tmp_path / "a.nc")
+    back = store.load_run(path)
+    for group in store.REQUIRED:
+        xr.testing.assert_equal(back[group].to_dataset(), run[group].to_dataset())
+    assert back.attrs["schema_version"] == store.SCHEMA_VERSION
+    attrs = store.run_attrs(back)
+    assert attrs["prior_params"] == {"hyper_sd": 1.0} and isinstance(attrs["architecture"], list)
+    assert back["predictions"]["label"].dtype == np.int8
+    assert back["predictions"]["label"].dims == ("chain", "draw", "digit")
+
+
+def test_opens_without_this_project(tmp_path, run):
+    path = store.save_run(run, tmp_path / "a.nc")
+    tree = xr.open_datatree(path, engine="h5netcdf")
+    assert {"posterior", "variational_mean", "predictions", "optimization"} <= set(tree.children)
+    assert tree["posterior"]["dense_1.W_sd"].dims == ("chain", "draw")
+    tree.close()
+
+
+def test_truncated_file(tmp_path, run):
+    path = store.save_run(run, tmp_path / "a.nc")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(RunFileError, match="a.nc: not a readable netCDF file .* corrupt or truncated"):
+        store.load_run(path)
+
+
+def test_garbage_file(tmp_path):
+    (tmp_path / "junk.nc").write_text("hello")
+    with pytest.raises(RunFileError, match="junk.nc: not a readable netCDF"):
+        store.load_run(tmp_path / "junk.nc")
+
+
+def test_foreign_netcdf(tmp_path):
+    xr.Dataset({"a": ("x", [1, 2])}).to_netcdf(tmp_path / "other.nc", engine="h5netcdf")
+    with pytest.raises(RunFileError, match="other.nc: not a bnn-mnist-run file"):
+        store.load_run(tmp_path / "other.nc")
+
+
+@pytest.mark.parametrize("version, message", [(store.SCHEMA_VERSION + 1, "newer than this program"), (0, "older")])
+def test_other_schema_version(tmp_path, run, version, message):
+    run.attrs["schema_version"] = version
+    path = store.save_run(run, tmp_path / "v.nc")
+    with pytest.raises(RunFileError, match=f"v.nc: schema version {version} is {message}"):
+        store.load_run(path)
+
+
+def test_missing_group(tmp_path, run):
+    del run["optimization"]
+    with pytest.raises(RunFileError, match="missing group /optimization"):
+        store.validate(run, "x")
+
+
+def test_interrupted_write_leaves_no_file(tmp_path, run, monkeypatch):
+    old = store.save_run(run, tmp_path / "a.nc")
+    before = old.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(xr.DataTree, "to_netcdf", crash)
+    with pytest.raises(KeyboardInterrupt):
+        store.save_run(run, tmp_path / "a.nc")
+    with pytest.raises(KeyboardInterrupt):
+        store.save_run(run, tmp_path / "b.nc")
+    assert sorted(os.listdir(tmp_path)) == ["a.nc"]
+    assert old.read_bytes() == before
+
+
+def test_list_runs_reports_bad_files(tmp_path, run):
+    store.save_run(run, tmp_path / "good.nc")
+    (tmp_path / "bad.nc").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 64)
+    (tmp_path / ".hidden.tmp.nc").write_text("in progress")
+    summaries = {s.name: s for s in store.list_runs(tmp_path)}
+    assert set(summaries) == {"good", "bad"}
+    assert summaries["good"].error == "" and summaries["good"].model == "mlp"
+    assert "corrupt or truncated" in summaries["bad"].error
+    assert store.list_runs(tmp_path / "nope") == []
