@@ -8,18 +8,18 @@ PyMC: a name is imported from its module on first use.
 from importlib import import_module
 
 __all__ = [
-    "load_mnist",
+    "FitConfig",
     "architecture",
     "build_model",
-    "make_prior",
-    "FitConfig",
-    "fit",
-    "train_run",
     "evaluate_run",
+    "fit",
+    "list_runs",
+    "load_mnist",
+    "load_run",
+    "make_prior",
     "sample_probabilities",
     "save_run",
-    "load_run",
-    "list_runs",
+    "train_run",
 ]
 
 _HOME = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-__all__ = ["LayerSpec", "ParamSpec", "mlp_spec", "cnn_spec", "param_specs", "spec_to_json", "spec_from_json"]
+__all__ = ["LayerSpec", "ParamSpec", "cnn_spec", "mlp_spec", "param_specs", "spec_from_json", "spec_to_json"]
 
 INPUT_SHAPE = (28, 28, 1)
 N_CLASSES = 10

@@ -8,7 +8,6 @@ import logging
 import math
 import shlex
 import sys
-from pathlib import Path
 
 from . import store
 
@@ -176,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("jax").setLevel(logging.WARNING)  # its backend probing is not news to a user
     from .data import DataError
     from .inference import CheckpointError, TrainingDiverged
 

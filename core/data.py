@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["DataError", "MNIST", "load_mnist", "read_idx", "resolve_data_dir", "FILES", "DATA_ENV"]
+__all__ = ["DATA_ENV", "FILES", "MNIST", "DataError", "load_mnist", "read_idx", "resolve_data_dir"]
 
 DATA_ENV = "BNN_MNIST_DIR"
 """Environment variable naming a folder that holds the four MNIST files."""

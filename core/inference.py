@@ -25,7 +25,7 @@ from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.tensor.random.type import RandomType
 from tqdm.auto import tqdm
 
-__all__ = ["FitConfig", "FitResult", "TrainingDiverged", "CheckpointError", "fit", "PRESETS", "BACKENDS", "OPTIMIZERS"]
+__all__ = ["BACKENDS", "OPTIMIZERS", "PRESETS", "CheckpointError", "FitConfig", "FitResult", "TrainingDiverged", "fit"]
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["dense", "conv2d", "max_pool", "patches", "flatten", "activation"]
+__all__ = ["activation", "conv2d", "dense", "flatten", "max_pool", "patches"]
 
 
 def _xp(x):

@@ -12,7 +12,7 @@ import pymc as pm
 from .architecture import LayerSpec, cnn_spec, mlp_spec, param_specs
 from .layers import conv2d, dense, max_pool
 
-__all__ = ["forward", "build_model", "architecture", "MODELS"]
+__all__ = ["MODELS", "architecture", "build_model", "forward"]
 
 MODELS = ("mlp", "cnn")
 

@@ -21,7 +21,7 @@ import xarray as xr
 from .architecture import LayerSpec, param_specs, spec_from_json
 from .layers import activation, max_pool, patches
 
-__all__ = ["network_params", "sample_probabilities", "summarize_draws", "hyperprior_draws", "run_probabilities"]
+__all__ = ["hyperprior_draws", "network_params", "run_probabilities", "sample_probabilities", "summarize_draws"]
 
 _ACTIVATION_BUDGET = 2**25  # floats held per chunk of digits (~128 MB of float32)
 LOCAL_BELOW = 64  # fewer digits than this: every layer local

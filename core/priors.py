@@ -22,7 +22,7 @@ import pymc as pm
 
 from .architecture import ParamSpec
 
-__all__ = ["NormalPrior", "HierarchicalPrior", "ScaleMixturePrior", "make_prior", "PRIORS", "hyperprior_name"]
+__all__ = ["PRIORS", "HierarchicalPrior", "NormalPrior", "ScaleMixturePrior", "hyperprior_name", "make_prior"]
 
 
 def hyperprior_name(param: str) -> str:

@@ -11,7 +11,7 @@ import platform
 import sys
 import time
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,7 @@ from . import predict, store, uncertainty
 from .architecture import LayerSpec, param_specs, spec_from_json, spec_to_json
 from .data import MNIST, load_mnist
 
-__all__ = ["train_run", "evaluate_run", "evaluate_predictions", "run_name", "checkpoint_path", "machine"]
+__all__ = ["checkpoint_path", "evaluate_predictions", "evaluate_run", "machine", "run_name", "train_run"]
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ def train_run(
     if result.interrupted:
         return None
     raw_means, raw_sds = approximation_params(result.approx, dims)
-    as_array = lambda d: {k: xr.DataArray(v, dims=dm, attrs=a) for k, (v, dm, a) in d.items()}  # noqa: E731
+    as_array = lambda d: {k: xr.DataArray(v, dims=dm, attrs=a) for k, (v, dm, a) in d.items()}
     weights = [p.name for p in param_specs(spec)]
     np_means = {k: raw_means[k][0].astype(np.float32) for k in weights}
     np_sds = {k: raw_sds[k][0].astype(np.float32) for k in weights}
@@ -182,7 +182,7 @@ def train_run(
         "elbo_change": elbo_change,
         "val_accuracy_mode": validation["accuracy_mode"] if validation else None,
         "val_accuracy_mean": validation["accuracy_mean"] if validation else None,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": command or " ".join(sys.argv),
     }
     run = _assemble(attrs, result.elbo, as_array(raw_means), as_array(raw_sds), hyper, evaluation, x_test, y_test)

@@ -18,16 +18,16 @@ import numpy as np
 import xarray as xr
 
 __all__ = [
+    "RUN_SUFFIX",
     "SCHEMA",
     "SCHEMA_VERSION",
     "RunFileError",
     "RunSummary",
     "build_run",
-    "save_run",
-    "load_run",
     "list_runs",
+    "load_run",
     "run_attrs",
-    "RUN_SUFFIX",
+    "save_run",
 ]
 
 SCHEMA = "bnn-mnist-run"

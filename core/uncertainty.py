@@ -13,15 +13,15 @@ from scipy import stats
 
 __all__ = [
     "MEASURES",
-    "vote_counts",
+    "auroc",
     "chi_square",
+    "mode_label",
+    "mutual_information",
     "post_chi_square",
     "predictive_entropy",
-    "mutual_information",
-    "variation_ratio",
-    "mode_label",
-    "auroc",
     "referral_curve",
+    "variation_ratio",
+    "vote_counts",
 ]
 
 N_CLASSES = 10

@@ -6,8 +6,8 @@ import numpy as np
 import xarray as xr
 
 from core import predict, store
-from core.uncertainty import mode_label
 from core.architecture import cnn_spec, mlp_spec, param_specs, spec_to_json
+from core.uncertainty import mode_label
 
 
 def synthetic_run(model: str = "mlp", prior: str = "hierarchical", n_digits: int = 300, seed: int = 0) -> xr.DataTree:

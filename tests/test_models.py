@@ -1,5 +1,4 @@
 import numpy as np
-import pymc as pm
 import pytest
 
 from core.architecture import param_specs
@@ -14,7 +13,7 @@ def tiny_data():
 
 
 def test_post_architectures_have_the_post_parameter_counts():
-    count = lambda spec: sum(int(np.prod(p.shape)) for p in param_specs(spec))  # noqa: E731
+    count = lambda spec: sum(int(np.prod(p.shape)) for p in param_specs(spec))
     assert count(architecture("mlp")) == 1_276_810
     # the post: 160,298 with constant conv biases; here the 64 conv biases are random too
     assert count(architecture("cnn")) == 160_298 + 64
