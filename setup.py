@@ -29,6 +29,7 @@ setup(
         "bokeh>=3.5",
         "param>=2.1",
         "pillow>=10",
+        "dask[distributed]>=2024.1",
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-timeout>=2.3", "playwright>=1.45", "psutil>=5.9"],

@@ -156,8 +156,9 @@ def train_run(
     np_means = {k: raw_means[k][0].astype(np.float32) for k in weights}
     np_sds = {k: raw_sds[k][0].astype(np.float32) for k in weights}
     evaluation = evaluate_predictions(spec, np_means, np_sds, x_test, y_test, n_draws, config.seed)
-    validation = evaluate_predictions(spec, np_means, np_sds, data.x_val, data.y_val, n_draws, config.seed + 1) \
-        if n_test is None else None
+    # the held-out training images: what a choice between settings may look at (the test set may not)
+    validation = evaluate_predictions(spec, np_means, np_sds, data.x_val[:n_test], data.y_val[:n_test], n_draws,
+                                      config.seed + 1)
     hyper_names = [k for k in raw_means if k not in weights]
     hyper = predict.hyperprior_draws({k: float(raw_means[k][0]) for k in hyper_names},
                                      {k: float(raw_sds[k][0]) for k in hyper_names}, N_HYPER_DRAWS, config.seed)
@@ -180,8 +181,8 @@ def train_run(
         "n_draws": n_draws,
         "final_elbo": final_elbo,
         "elbo_change": elbo_change,
-        "val_accuracy_mode": validation["accuracy_mode"] if validation else None,
-        "val_accuracy_mean": validation["accuracy_mean"] if validation else None,
+        "val_accuracy_mode": validation["accuracy_mode"],
+        "val_accuracy_mean": validation["accuracy_mean"],
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": command or " ".join(sys.argv),
     }
