@@ -144,6 +144,12 @@ def run_attrs(run: xr.DataTree) -> dict:
     return out
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def save_run(run: xr.DataTree, path: str | os.PathLike) -> Path:
     """Write ``run`` to ``path`` atomically: readers see the old file or the whole new one."""
     path = Path(path)
@@ -155,6 +161,7 @@ def save_run(run: xr.DataTree, path: str | os.PathLike) -> Path:
         run.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private; a run is meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
