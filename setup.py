@@ -29,6 +29,7 @@ setup(
         "bokeh>=3.5",
         "param>=2.1",
         "pillow>=10",
+        "threadpoolctl>=3",
         "dask[distributed]>=2024.1",
     ],
     extras_require={
