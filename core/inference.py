@@ -13,6 +13,8 @@ import json
 import logging
 import math
 import os
+import signal
+import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
@@ -163,6 +165,26 @@ def _quiet_jax():
         yield
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """Treat SIGTERM (``kill``, a job scheduler's stop) like Ctrl-C: save a checkpoint, then stop.
+
+    Background jobs started by a shell ignore SIGINT, so SIGTERM is how they are stopped.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _state_variables(updates) -> list[SharedVariable]:
     """Shared variables the step updates, RNGs aside: variational parameters and optimizer state."""
     return [v for v in updates if isinstance(v, SharedVariable) and not isinstance(v.type, RandomType)]
@@ -261,7 +283,7 @@ def fit(
     bar = tqdm(total=config.iterations, initial=start, unit="it", disable=not progress, dynamic_ncols=True,
                mininterval=0.5 if progress and os.isatty(2) else 30, desc="ADVI")
     try:
-        with _quiet_jax():
+        with _quiet_jax(), _sigterm_as_interrupt():
             for i in range(start, config.iterations):
                 lr.set_value(np.asarray(_learning_rate(config, i), dtype=config.float))
                 value = -float(step())

@@ -1,4 +1,6 @@
 import dataclasses
+import os
+import signal
 
 import numpy as np
 import pytensor
@@ -61,6 +63,22 @@ def test_ctrl_c_saves_a_checkpoint(tmp_path, monkeypatch):
     assert result.interrupted and len(result.elbo) == 25
     with np.load(ckpt) as saved:
         assert len(saved["elbo"]) == 25
+
+
+def test_sigterm_saves_a_checkpoint_like_ctrl_c(tmp_path, monkeypatch):
+    ckpt = tmp_path / "c.npz"
+    real = inference._learning_rate
+
+    def terminate_at_15(config, step):
+        if step == 15:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(config, step)
+
+    monkeypatch.setattr(inference, "_learning_rate", terminate_at_15)
+    result = run(checkpoint=ckpt)
+    assert result.interrupted and 15 <= len(result.elbo) <= 16
+    with np.load(ckpt) as saved:
+        assert len(saved["elbo"]) == len(result.elbo)
 
 
 def test_nan_elbo_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
