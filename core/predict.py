@@ -8,9 +8,11 @@ Two exact ways to draw a layer's pre-activations ``a = x W + b`` with ``W ~ N(mu
   drawn per digit. Each digit's predictive distribution is exactly the same as with global draws;
   only the correlation between digits within a draw is not kept, which no per-digit statistic uses.
 
-The first layer is always local: its input is the same for every draw, so its mean and variance are
-computed once instead of 100 times. Later layers are global for many digits (one weight draw is
-shared by all) and local for a handful (the inspector: no million-weight draws for one digit).
+Each layer is drawn the cheaper way (:func:`_local_layers`): one normal per weight and draw
+(global), or one per output, digit and draw (local). For the whole test set that makes the MLP's
+first layer local (its input is the same under every draw, so its mean and variance are computed
+once, not 100 times) and the conv layers global; for the inspector's single digit every layer is
+local, so no million-weight draws are made for one digit.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from .layers import activation, max_pool, patches
 
 __all__ = ["hyperprior_draws", "network_params", "run_probabilities", "sample_probabilities", "summarize_draws"]
 
-_ACTIVATION_BUDGET = 2**25  # floats held per chunk of digits (~128 MB of float32)
-LOCAL_BELOW = 64  # fewer digits than this: every layer local
+_ACTIVATION_BUDGET = 2**25  # floats of the largest intermediate array at a time (~128 MB of float32)
+_NORMAL_COST = 200  # one normal draw costs about as much as this many multiply-adds (NumPy, x86)
 
 
 def network_params(run: xr.DataTree) -> tuple[list[LayerSpec], dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -35,21 +37,42 @@ def network_params(run: xr.DataTree) -> tuple[list[LayerSpec], dict[str, np.ndar
     return spec, {n: mean[n].values for n in names}, {n: sd[n].values for n in names}
 
 
-def _floats_per_digit(spec: list[LayerSpec]) -> int:
-    """The largest intermediate array of one digit under one draw (conv patches, usually)."""
+def _layer_costs(spec: list[LayerSpec]) -> tuple[dict[str, tuple[int, int, int]], int]:
+    """Per parameter layer (outputs, weights, multiply-adds) for one digit, and the largest
+    intermediate array of one digit under one draw (conv patches, usually)."""
     h, w, c = 28, 28, 1
-    largest = h * w * c
+    costs, largest = {}, h * w * c
     for layer in spec:
         if layer.kind == "conv2d":
             h, w = h - layer.kernel + 1, w - layer.kernel + 1
-            largest = max(largest, h * w * layer.kernel**2 * c)
+            fan_in = layer.kernel**2 * c
+            largest = max(largest, h * w * fan_in)
             c = layer.size
+            costs[layer.name] = (h * w * c, fan_in * c, h * w * fan_in * c)
         elif layer.kind == "max_pool":
             h, w = h // layer.kernel, w // layer.kernel
         else:
+            fan_in = h * w * c
             h, w, c = 1, 1, layer.size
+            costs[layer.name] = (c, fan_in * c, fan_in * c)
         largest = max(largest, h * w * c)
-    return largest
+    return costs, largest
+
+
+def _local_layers(spec: list[LayerSpec], n_digits: int, n_draws: int) -> set[str]:
+    """The layers cheaper to draw locally (a normal per output) than globally (a normal per weight).
+
+    The first layer's input is the same under every draw, so drawn locally its mean and variance
+    are computed once; later layers cost a matrix product per draw either way (twice, locally).
+    """
+    costs, _ = _layer_costs(spec)
+    local = set()
+    for i, (name, (outputs, weights, macs)) in enumerate(costs.items()):
+        local_cost = n_draws * n_digits * outputs * _NORMAL_COST + 2 * macs * n_digits * (1 if i == 0 else n_draws)
+        global_cost = n_draws * weights * _NORMAL_COST + n_draws * n_digits * macs
+        if local_cost < global_cost:
+            local.add(name)
+    return local
 
 
 def _pre_activation(layer: LayerSpec, x: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -61,7 +84,7 @@ def _pre_activation(layer: LayerSpec, x: np.ndarray, W: np.ndarray, b: np.ndarra
     p = patches(x.reshape((d * r,) + x.shape[2:]), k)  # (D R, oh, ow, k k c)
     oh, ow = p.shape[1:3]
     out = p.reshape(d, r * oh * ow, -1) @ W.reshape(W.shape[0], -1, layer.size) + b[:, None, :]
-    return out.reshape(d, r, oh, ow, layer.size)
+    return out.reshape(-1, r, oh, ow, layer.size)  # D or W's draws, whichever is more
 
 
 def _draw(rng: np.random.Generator, mu: np.ndarray, sd: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -91,35 +114,48 @@ def sample_probabilities(
     n = len(x)
     rng = np.random.default_rng(seed)
     param_layers = [layer for layer in spec if layer.kind != "max_pool"]
-    local = {param_layers[0].name} | ({layer.name for layer in param_layers} if n < LOCAL_BELOW else set())
+    local = _local_layers(spec, n, n_draws)
     # weights of global layers are drawn once, so each draw is one network across all chunks
     weights = {
-        layer.name: (
-            _draw(rng, means[f"{layer.name}.W"], sds[f"{layer.name}.W"], (n_draws,) + means[f"{layer.name}.W"].shape),
-            _draw(rng, means[f"{layer.name}.b"], sds[f"{layer.name}.b"], (n_draws,) + means[f"{layer.name}.b"].shape),
+        layer.name: tuple(
+            _draw(rng, means[f"{layer.name}.{t}"], sds[f"{layer.name}.{t}"], (n_draws,) + means[f"{layer.name}.{t}"].shape)
+            for t in "Wb"
         )
         for layer in param_layers
         if layer.name not in local
     }
-    chunk = max(1, min(n, _ACTIVATION_BUDGET // (n_draws * _floats_per_digit(spec))))
+    # chunks of digits, and within them groups of draws, sized so that big matrix products stay big
+    _, per_digit = _layer_costs(spec)
+    chunk = max(1, min(n, _ACTIVATION_BUDGET // per_digit))
+    group = max(1, min(n_draws, _ACTIVATION_BUDGET // (chunk * per_digit)))
+    first = param_layers[0].name
     out = np.empty((n_draws, n, 10), dtype=np.float32)
     for start in range(0, n, chunk):
-        h = x[None, start : start + chunk]  # (1, R, 28, 28, 1): the input is shared by all draws
-        for layer in spec:
-            if layer.kind == "max_pool":
-                pooled = max_pool(h.reshape((-1,) + h.shape[2:]), layer.kernel)
-                h = pooled.reshape(h.shape[:2] + pooled.shape[1:])
-                continue
-            W, b = f"{layer.name}.W", f"{layer.name}.b"
-            if layer.name in local:
-                mean = _pre_activation(layer, h, means[W][None], means[b][None])
-                var = _pre_activation(layer, h * h, (sds[W] ** 2)[None], (sds[b] ** 2)[None])
-                shape = (n_draws,) + mean.shape[1:]
-                a = _draw(rng, mean, np.sqrt(var), shape)
-            else:
-                a = _pre_activation(layer, h, *weights[layer.name])
-            h = activation(a, layer.nonlinearity)
-        out[:, start : start + chunk] = _softmax(h)
+        x_chunk = x[None, start : start + chunk]  # (1, R, 28, 28, 1): the input is shared by all draws
+        if first in local:  # its mean and variance are the same under every draw: compute them once
+            first_mean = _pre_activation(param_layers[0], x_chunk, means[f"{first}.W"][None], means[f"{first}.b"][None])
+            first_sd = np.sqrt(_pre_activation(param_layers[0], x_chunk * x_chunk, (sds[f"{first}.W"] ** 2)[None],
+                                               (sds[f"{first}.b"] ** 2)[None]))
+        for g in range(0, n_draws, group):
+            draws = slice(g, min(g + group, n_draws))
+            size = draws.stop - draws.start
+            h = x_chunk
+            for layer in spec:
+                if layer.kind == "max_pool":
+                    pooled = max_pool(h.reshape((-1,) + h.shape[2:]), layer.kernel)
+                    h = pooled.reshape(h.shape[:2] + pooled.shape[1:])
+                    continue
+                W, b = f"{layer.name}.W", f"{layer.name}.b"
+                if layer.name == first and first in local:
+                    a = _draw(rng, first_mean, first_sd, (size,) + first_mean.shape[1:])
+                elif layer.name in local:
+                    mean = _pre_activation(layer, h, means[W][None], means[b][None])
+                    var = _pre_activation(layer, h * h, (sds[W] ** 2)[None], (sds[b] ** 2)[None])
+                    a = _draw(rng, mean, np.sqrt(var), mean.shape)
+                else:
+                    a = _pre_activation(layer, h, weights[layer.name][0][draws], weights[layer.name][1][draws])
+                h = activation(a, layer.nonlinearity)
+            out[draws, start : start + chunk] = _softmax(h)
     return out
 
 

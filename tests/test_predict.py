@@ -28,7 +28,7 @@ def forward(spec, x, weights):
 def test_zero_sd_is_the_mean_network(spec):
     rng = np.random.default_rng(0)
     means, sds = params(spec, rng, sd=0.0)
-    images = rng.integers(0, 256, (70, 28, 28)).astype(np.uint8)  # >= LOCAL_BELOW: global draws
+    images = rng.integers(0, 256, (70, 28, 28)).astype(np.uint8)
     probs = predict.sample_probabilities(spec, means, sds, images, n_draws=3)
     assert probs.shape == (3, 70, 10) and probs.dtype == np.float32
     np.testing.assert_allclose(probs[1], forward(spec, images, means), rtol=1e-4, atol=1e-6)
@@ -50,6 +50,27 @@ def test_local_and_global_draws_agree_in_distribution(spec):
     ])
     np.testing.assert_allclose(local.mean(0), ref.mean(0), atol=0.02)
     np.testing.assert_allclose(local.std(0), ref.std(0), atol=0.02)
+
+
+def test_each_layer_is_drawn_the_cheaper_way():
+    assert predict._local_layers(mlp_spec(), 10_000, 100) == {"dense_1"}
+    assert "conv_1" not in predict._local_layers(cnn_spec(), 10_000, 100)
+    assert predict._local_layers(mlp_spec(), 1, 100) == {"dense_1", "dense_2", "dense_3"}
+    # conv_1 has 832 weights but 18,432 outputs per digit: global even for one digit
+    assert predict._local_layers(cnn_spec(), 1, 100) == {"conv_2", "dense_1", "dense_2"}
+
+
+@pytest.mark.parametrize("spec", [mlp_spec((8,)), cnn_spec((2, 2), 5, (4,))], ids=["mlp", "cnn"])
+def test_a_digit_has_the_same_predictive_alone_or_among_many(spec, monkeypatch):
+    """Global draws (many digits) and local draws (one digit) give one digit the same predictive."""
+    rng = np.random.default_rng(3)
+    means, sds = params(spec, rng, sd=0.3)
+    image = rng.integers(0, 256, (1, 28, 28)).astype(np.uint8)
+    alone = predict.sample_probabilities(spec, means, sds, image, n_draws=3000, seed=4)[:, 0]
+    monkeypatch.setattr(predict, "_local_layers", lambda spec, n, d: set())  # every layer global
+    among = predict.sample_probabilities(spec, means, sds, image, n_draws=3000, seed=5)[:, 0]
+    np.testing.assert_allclose(alone.mean(0), among.mean(0), atol=0.02)
+    np.testing.assert_allclose(alone.std(0), among.std(0), atol=0.02)
 
 
 def test_summarize_draws():
