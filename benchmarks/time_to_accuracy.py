@@ -1,0 +1,168 @@
+"""Time to accuracy: training time until test accuracy first reaches a target (96% MLP, 99% CNN).
+
+Worker (one model per process; ours and NumPyro at each learning rate of the grid, interleaved)::
+
+    python benchmarks/time_to_accuracy.py --model mlp --target 0.96 --cap 600 --check-every 100
+
+Every contender takes ``--check-every`` steps in turn, so that all of them train under the same
+load, and its accuracy is then checked on a fixed subset of 2,000 test digits. The check is not
+timed: a contender's clock holds its build, compile and step time only. Accuracy is that of the
+mean network (every weight at its variational mean), for all contenders alike, computed by the
+same code (:func:`benchmarks.workloads.mean_network_accuracy`). A contender stops when it reaches
+the target or when its clock passes ``--cap``; "not reached in T" is reported as such.
+
+Ours trains as ``bnn train`` does by default (Adam, step size 5e-3 cosine-decayed over 20,000
+steps); NumPyro with Adam at each constant learning rate of the grid, and is scored by the best.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import implementations, workloads
+from benchmarks.isolation import emit, run_worker
+from benchmarks.settings import Settings
+
+__all__ = ["race", "run", "table"]
+
+
+@dataclass
+class Contender:
+    name: str
+    implementation: str
+    learning_rate: float | None
+    trainer: object = None
+    clock_s: float = 0.0  # build + compile + steps; checks excluded
+    iterations: int = 0
+    reached_s: float | None = None
+    reached_iteration: int | None = None
+    history: list[tuple[int, float, float]] = field(default_factory=list)  # (iteration, clock s, accuracy)
+    error: str = ""
+
+    def summary(self) -> dict:
+        return {
+            "name": self.name, "implementation": self.implementation, "learning_rate": self.learning_rate,
+            "reached_s": self.reached_s, "reached_iteration": self.reached_iteration, "clock_s": self.clock_s,
+            "iterations": self.iterations, "best_accuracy": max((a for _, _, a in self.history), default=None),
+            "history": self.history, "error": self.error,
+        }
+
+
+def race(model: str, target: float, cap_s: float, check_every: int, learning_rates: tuple[float, ...],
+         data_dir: Path | None) -> None:
+    data = workloads.load(data_dir)
+    images, labels = workloads.check_subset(data)
+    contenders = [Contender("ours", "ours", None)] + [
+        Contender(f"numpyro lr={lr:g}", "numpyro", lr) for lr in learning_rates]
+    for c in contenders:
+        t0 = time.perf_counter()
+        c.trainer = implementations.get(c.implementation).trainer(model, "normal", data, learning_rate=c.learning_rate)
+        c.trainer.compile()
+        c.clock_s = time.perf_counter() - t0
+        c.iterations = 1
+        emit(stage="compiled", contender=c.name, compile_s=c.clock_s)
+    active = list(contenders)
+    while active:
+        for c in list(active):
+            t0 = time.perf_counter()
+            try:
+                c.trainer.step(check_every)
+            except (ArithmeticError, RuntimeError) as exc:  # a diverged fit is a result, not a crash
+                c.error = f"{type(exc).__name__}: {exc}"[:300]
+                active.remove(c)
+                continue
+            c.clock_s += time.perf_counter() - t0
+            c.iterations += check_every
+            accuracy = workloads.mean_network_accuracy(model, c.trainer.means(), images, labels)
+            c.history.append((c.iterations, c.clock_s, accuracy))
+            if accuracy >= target:
+                c.reached_s, c.reached_iteration = c.clock_s, c.iterations
+            if c.reached_s is not None or c.clock_s >= cap_s:
+                active.remove(c)
+        emit(stage="progress", contenders=[c.summary() | {"history": c.history[-1:]} for c in contenders])
+    emit(stage="done", model=model, target=target, cap_s=cap_s, check_every=check_every,
+         check_digits=len(labels), contenders=[c.summary() for c in contenders])
+
+
+def run(settings: Settings) -> dict:
+    results = {}
+    for model in settings.models:
+        target, cap = workloads.TARGET_ACCURACY[model], settings.accuracy_caps_s[model]
+        lrs = ",".join(f"{lr:g}" for lr in settings.numpyro_learning_rates)
+        args = ["benchmarks/time_to_accuracy.py", "--model", model, "--target", str(target), "--cap", str(cap),
+                "--check-every", str(settings.check_every[model]), "--learning-rates", lrs]
+        if settings.data_dir:
+            args += ["--data-dir", str(settings.data_dir)]
+        n = 1 + len(settings.numpyro_learning_rates)
+        # every contender's clock runs to the cap at worst, plus starting, compiling and checking
+        worker_cap = n * cap + n * settings.compile_cap_s
+        print(f"  time to accuracy: {model} to {target:.0%}, {n} contenders, cap {cap:.0f} s each", flush=True)
+        result = run_worker(args, worker_cap, floatx="float32")
+        final = result.latest("contenders")
+        results[model] = {"status": result.status, "error": result.error, "target": target, "cap_s": cap,
+                          "check_every": settings.check_every[model], "check_digits": workloads.CHECK_DIGITS,
+                          "contenders": final or [], "load_1min": result.latest("load_1min"),
+                          "peak_rss_mb": result.latest("peak_rss_mb")}
+    return results
+
+
+def _outcome(c: dict, cap_s: float) -> str:
+    if c["reached_s"] is not None:
+        return f"{c['reached_s']:.0f} s ({c['reached_iteration']:,} it)"
+    if c["error"]:
+        return f"failed: {c['error'][:80]}"
+    best = c["best_accuracy"]
+    return f"not reached in {cap_s:.0f} s (best {best:.1%} at {c['iterations']:,} it)" if best is not None else \
+        f"not reached in {cap_s:.0f} s"
+
+
+def best_numpyro(contenders: list[dict]) -> dict | None:
+    """NumPyro's best contender: the fastest to the target, else the most accurate."""
+    numpyro = [c for c in contenders if c["implementation"] == "numpyro"]
+    reached = [c for c in numpyro if c["reached_s"] is not None]
+    if reached:
+        return min(reached, key=lambda c: c["reached_s"])
+    return max(numpyro, key=lambda c: c["best_accuracy"] or 0.0, default=None)
+
+
+def table(result: dict) -> str:
+    lines = [("Training time (build + compile + steps; accuracy checks excluded) until the mean network's accuracy "
+              f"on {workloads.CHECK_DIGITS:,} fixed test digits first reaches the target."), "",
+             "| model | target | contender | time to target | ours vs it |", "|---|---|---|---|---|"]
+    for model, r in result.items():
+        if not r["contenders"]:
+            lines.append(f"| {model} | {r['target']:.0%} | — | {r['status']}: {r['error'][-120:]} | |")
+            continue
+        ours = next(c for c in r["contenders"] if c["implementation"] == "ours")
+        best = best_numpyro(r["contenders"])
+        for c in r["contenders"]:
+            ratio = ""
+            if c is not ours and ours["reached_s"] and c["reached_s"]:
+                ratio = f"{c['reached_s'] / ours['reached_s']:.1f}x"
+            name = c["name"] + (" (best of the grid)" if c is best and len(r["contenders"]) > 2 else "")
+            lines.append(f"| {model} | {r['target']:.0%} | {name} | {_outcome(c, r['cap_s'])} | {ratio} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Time to accuracy of ours and NumPyro (a worker of run.py).")
+    parser.add_argument("--model", required=True, choices=workloads.MODELS)
+    parser.add_argument("--target", type=float, default=None, help="test accuracy to reach (default: 0.96 MLP, 0.99 CNN)")
+    parser.add_argument("--cap", type=float, default=600.0, help="seconds of each contender's clock before giving up")
+    parser.add_argument("--check-every", type=int, default=100, help="steps between accuracy checks")
+    parser.add_argument("--learning-rates", default="0.001,0.003,0.01", help="NumPyro's grid, comma-separated")
+    parser.add_argument("--data-dir", type=Path, default=None, help="folder of the MNIST files")
+    args = parser.parse_args(argv)
+    race(args.model, args.target or workloads.TARGET_ACCURACY[args.model], args.cap, args.check_every,
+         tuple(float(v) for v in args.learning_rates.split(",")), args.data_dir)
+
+
+if __name__ == "__main__":
+    main()
