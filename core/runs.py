@@ -18,7 +18,7 @@ import numpy as np
 import xarray as xr
 
 from . import predict, store, uncertainty
-from .architecture import LayerSpec, param_specs, spec_from_json, spec_to_json
+from .architecture import LayerSpec, param_specs, spec_to_json
 from .data import MNIST, load_mnist
 
 __all__ = ["checkpoint_path", "evaluate_predictions", "evaluate_run", "machine", "run_name", "train_run"]
@@ -196,8 +196,7 @@ def train_run(
 def evaluate_run(path: str | os.PathLike, n_draws: int = 100, seed: int = 0) -> Path:
     """Recompute a run's predictions on its stored test digits from its stored approximation."""
     run = store.load_run(path)
-    spec = spec_from_json(run.attrs["architecture"])
-    _, means, sds = predict.network_params(run)
+    spec, means, sds = predict.network_params(run)
     images = run["predictions_constant_data"]["image"].values
     labels = run["predictions_constant_data"]["true_label"].values
     evaluation = evaluate_predictions(spec, means, sds, images, labels, n_draws, seed)
