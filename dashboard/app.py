@@ -26,6 +26,7 @@ import panel as pn
 from threadpoolctl import threadpool_limits
 
 from dashboard import views
+from dashboard.history import BackForward
 from dashboard.state import URL_PARAMETERS, RunBrowser
 
 __all__ = ["create_app", "runs_folder"]
@@ -78,6 +79,7 @@ def create_app(folder: str | Path) -> pn.template.FastListTemplate:
         return template
     if pn.state.location is not None:
         _sync_url(browser)
+        template.header.append(BackForward(width=0, height=0, margin=0, sizing_mode="fixed"))
     template.sidebar.extend(views.sidebar(browser))
     template.main.append(views.tabs(browser))
     return template

@@ -196,5 +196,5 @@ class RunBrowser(param.Parameterized):
         return notices
 
     def query(self) -> dict[str, str]:
-        """The URL parameters of the current view, as strings."""
-        return {key: str(getattr(self, key)) for key in URL_PARAMETERS if getattr(self, key) is not None}
+        """The URL parameters of the current view, as strings; unset ones are left out, as Panel's sync does."""
+        return {key: str(getattr(self, key)) for key in URL_PARAMETERS if getattr(self, key) not in (None, "")}

@@ -254,3 +254,19 @@ def test_bad_url_values_fall_back_with_a_notice(page, server):
     assert "../../etc/passwd" in notice and "ignored" in notice
     page.wait_for_url(re.compile(r"run=cnn-normal"))
     assert "passwd" not in page.url and query(page)["tab"] == "runs"
+
+
+def test_back_and_forward_restore_the_view(page, server):
+    open_app(page, f"{server}?run=mlp-hier&tab=elbo")
+    figure(page, "ELBO")
+    page.locator(".bk-tab", has_text="Accuracy").click()
+    figure(page, "Confusion matrix of mlp-hier")
+    page.wait_for_url(re.compile(r"[?&]tab=accuracy"))
+
+    page.go_back()
+    page.wait_for_url(re.compile(r"[?&]tab=elbo"))
+    page.locator(".bk-tab.bk-active", has_text="ELBO").wait_for()
+    page.go_forward()
+    page.wait_for_url(re.compile(r"[?&]tab=accuracy"))
+    page.locator(".bk-tab.bk-active", has_text="Accuracy").wait_for()
+    figure(page, "Confusion matrix of mlp-hier")
