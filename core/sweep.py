@@ -78,10 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("sweeps/mixture"), help="folder for the grid's runs")
     parser.add_argument("--scheduler", help="address of a Dask scheduler (default: a LocalCluster)")
     parser.add_argument("--workers", type=int, default=1, help="LocalCluster workers")
+    parser.add_argument("--draws", type=int, default=100, help="posterior predictive draws per evaluation")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     results = run_sweep(args.model, mixture_grid(), FitConfig(iterations=args.iterations), args.data_dir, args.out,
-                        args.scheduler, args.workers)
+                        args.scheduler, args.workers, n_draws=args.draws)
     (args.out / "summary.json").write_text(json.dumps(results, indent=1))
     for r in results:
         print(f"{r['name']:45} validation {100 * r['val_accuracy']:6.2f}%   ELBO {r['final_elbo']:12,.0f}")
