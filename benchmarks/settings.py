@@ -27,26 +27,26 @@ class Settings:
     repeats: int = 1  # rounds of every implementation in turn (interleaved: load changes hit all alike)
 
     # training throughput, per worker process
-    train_seconds: float = 30.0  # steady-state stepping measured, after compile and 2 warm-up steps
+    train_seconds: float = 20.0  # steady-state stepping measured, after compile and 2 warm-up steps
     compile_cap_s: float = 600.0  # cap on start, build and compile (plain PyMC's Numba compile takes minutes)
-    plain_cnn_iterations: int = 2  # plain PyMC's CNN runs at ~0.01 it/s: time a couple of steps only
-    plain_cnn_cap_s: float = 1800.0  # its Numba compile and each of its steps take minutes
+    plain_cnn_iterations: int = 1  # plain PyMC's CNN runs at ~0.01 it/s: time one step only
+    plain_cnn_cap_s: float = 420.0  # its Numba compile and each of its steps take minutes
 
     # time to accuracy (ours and NumPyro interleaved in one process)
-    accuracy_caps_s: dict[str, float] = field(default_factory=lambda: {"mlp": 600.0, "cnn": 1200.0})
+    accuracy_caps_s: dict[str, float] = field(default_factory=lambda: {"mlp": 600.0, "cnn": 300.0})
     check_every: dict[str, int] = field(default_factory=lambda: {"mlp": 100, "cnn": 50})
     numpyro_learning_rates: tuple[float, ...] = (1e-3, 3e-3, 1e-2)
 
     # prediction
     predict_digits: int = 10_000
     predict_draws: int = 100
-    predict_cap_s: float = 600.0
+    predict_cap_s: float = 300.0
 
     # app
     runs_dir: Path | None = None  # None: cached_traces/, or synthetic runs if it holds none
     app_clicks: int = 30  # digit selections timed in one session
     app_sessions: tuple[int, ...] = (10, 50)
-    app_session_seconds: float = 60.0  # how long each concurrency level is driven
+    app_session_seconds: float = 30.0  # how long each concurrency level is driven
 
 
 FULL = Settings(quick=False)
