@@ -13,6 +13,8 @@ convolution under JAX, because PyTensor 3.3 has no conv2d with a JAX conversion 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -93,4 +95,7 @@ def max_pool(x, size: int = 2):
     x : (batch, h, w, c)   returns (batch, h // size, w // size, c)
     """
     b, h, w, c = _shape(x)
-    return x.reshape((b, h // size, size, w // size, size, c)).max(axis=(2, 4))
+    windows = x.reshape((b, h // size, size, w // size, size, c))
+    if _xp(x) is np:  # elementwise maxima of the size^2 strided views: 2x faster than max over axes (2, 4)
+        return functools.reduce(np.maximum, (windows[:, :, i, :, j] for i in range(size) for j in range(size)))
+    return windows.max(axis=(2, 4))

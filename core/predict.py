@@ -17,6 +17,9 @@ local, so no million-weight draws are made for one digit.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+
 import numpy as np
 import xarray as xr
 
@@ -27,6 +30,7 @@ __all__ = ["hyperprior_draws", "network_params", "run_probabilities", "sample_pr
 
 _ACTIVATION_BUDGET = 2**25  # floats of the largest intermediate array at a time (~128 MB of float32)
 _NORMAL_COST = 200  # one normal draw costs about as much as this many multiply-adds (NumPy, x86)
+_XLA_MIN_MACS = 10**8  # convolutions smaller than this stay in NumPy: no JAX import or compile for one digit
 
 
 def network_params(run: xr.DataTree) -> tuple[list[LayerSpec], dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -75,16 +79,51 @@ def _local_layers(spec: list[LayerSpec], n_digits: int, n_draws: int) -> set[str
     return local
 
 
-def _pre_activation(layer: LayerSpec, x: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """x : (D, R, ...) activations of D draws x R digits; W : (D or 1, *W.shape); b : (D or 1, n_out)."""
+def _pre_activation(layer: LayerSpec, x: np.ndarray, W: np.ndarray, b: np.ndarray, nonlinearity: str = "") -> np.ndarray:
+    """``nonlinearity(x W + b)``, by default none (the pre-activations).
+
+    x : (D, R, ...) activations of D draws x R digits; W : (D or 1, *W.shape); b : (D or 1, n_out)
+    returns (D or W's draws, whichever is more, R, ...)
+    """
     d, r = x.shape[:2]
     if layer.kind == "dense":
-        return x.reshape(d, r, -1) @ W + b[:, None, :]
+        return activation(x.reshape(d, r, -1) @ W + b[:, None, :], nonlinearity)
     k = layer.kernel
+    oh, ow = x.shape[2] - k + 1, x.shape[3] - k + 1
+    if max(d, W.shape[0]) * r * oh * ow * W[0].size >= _XLA_MIN_MACS and _xla_available():
+        return _xla_conv(x, W, b, nonlinearity)
     p = patches(x.reshape((d * r,) + x.shape[2:]), k)  # (D R, oh, ow, k k c)
-    oh, ow = p.shape[1:3]
     out = p.reshape(d, r * oh * ow, -1) @ W.reshape(W.shape[0], -1, layer.size) + b[:, None, :]
-    return out.reshape(-1, r, oh, ow, layer.size)  # D or W's draws, whichever is more
+    return activation(out.reshape(-1, r, oh, ow, layer.size), nonlinearity)
+
+
+@functools.cache
+def _xla_available() -> bool:
+    return importlib.util.find_spec("jax") is not None
+
+
+@functools.cache
+def _xla_conv_fn(batched: bool, nonlinearity: str):
+    import jax
+
+    def conv(x, W, b):  # x : (R, h, w, c)  W : (k, k, c, o)  b : (o,)
+        out = jax.lax.conv_general_dilated(x, W, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")) + b
+        return jax.numpy.tanh(out) if nonlinearity == "tanh" else out
+
+    return jax.jit(jax.vmap(conv) if batched else conv)
+
+
+def _xla_conv(x: np.ndarray, W: np.ndarray, b: np.ndarray, nonlinearity: str) -> np.ndarray:
+    """:func:`_pre_activation` of a convolution by XLA, bias and tanh fused in: 2 to 3x faster than
+    NumPy's patches @ W for the test set, whose patch arrays take gigabytes per draw."""
+    if nonlinearity not in ("tanh", ""):
+        raise ValueError(f"unknown nonlinearity {nonlinearity!r}")
+    d, r = x.shape[:2]
+    if W.shape[0] == 1:  # one network for all of x's draws: one convolution
+        out = _xla_conv_fn(False, nonlinearity)(x.reshape((d * r,) + x.shape[2:]), W[0], b[0])
+        return np.asarray(out).reshape((d, r) + out.shape[1:])
+    x = np.broadcast_to(x, (W.shape[0],) + x.shape[1:])
+    return np.asarray(_xla_conv_fn(True, nonlinearity)(x, W, b))
 
 
 def _draw(rng: np.random.Generator, mu: np.ndarray, sd: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -153,7 +192,9 @@ def sample_probabilities(
                     var = _pre_activation(layer, h * h, (sds[W] ** 2)[None], (sds[b] ** 2)[None])
                     a = _draw(rng, mean, np.sqrt(var), mean.shape)
                 else:
-                    a = _pre_activation(layer, h, weights[layer.name][0][draws], weights[layer.name][1][draws])
+                    h = _pre_activation(layer, h, weights[layer.name][0][draws], weights[layer.name][1][draws],
+                                        layer.nonlinearity)
+                    continue
                 h = activation(a, layer.nonlinearity)
             out[draws, start : start + chunk] = _softmax(h)
     return out

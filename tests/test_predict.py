@@ -88,3 +88,19 @@ def test_hyperprior_draws_are_lognormal():
     assert draws["a"].shape == (20000,)
     assert np.median(draws["a"]) == pytest.approx(0.5, rel=0.01)
     assert np.log(draws["a"]).std() == pytest.approx(0.1, rel=0.05)
+
+
+@pytest.mark.parametrize("local", [set(), {"conv_1", "conv_2"}], ids=["global", "local"])
+def test_xla_convolution_gives_the_numpy_probabilities(local, monkeypatch):
+    """Large convolutions run in XLA (one network per draw, or the means and variances of local
+    layers); the probabilities are those of NumPy's patches @ W from the same draws."""
+    spec = cnn_spec((3, 4), 5, (6,))
+    rng = np.random.default_rng(6)
+    means, sds = params(spec, rng)
+    images = rng.integers(0, 256, (30, 28, 28)).astype(np.uint8)
+    monkeypatch.setattr(predict, "_local_layers", lambda spec, n, d: local)
+    monkeypatch.setattr(predict, "_XLA_MIN_MACS", 10**30)
+    numpy_probs = predict.sample_probabilities(spec, means, sds, images, n_draws=4, seed=7)
+    monkeypatch.setattr(predict, "_XLA_MIN_MACS", 0)
+    xla_probs = predict.sample_probabilities(spec, means, sds, images, n_draws=4, seed=7)
+    np.testing.assert_allclose(xla_probs, numpy_probs, rtol=1e-4, atol=1e-6)
