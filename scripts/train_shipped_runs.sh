@@ -11,8 +11,8 @@ declare -A RUNS=(
   [mlp-normal-smallsd]="--model mlp --prior normal --iterations 15000 --start-sigma 0.001 --learning-rate 0.001 --name mlp-normal-smallsd --label 'Normal(0, 0.1), start sd 0.001, lr 0.001: higher accuracy at a worse ELBO'"
   [mlp-hierarchical]="--model mlp --prior hierarchical --iterations 5000 --name mlp-hierarchical --label 'hierarchical, glorot start, 5,000 steps'"
   [cnn-normal]="--model cnn --prior normal --iterations 3000 --name cnn-normal --label 'Normal(0, 0.1), glorot start, 3,000 steps'"
-  [cnn-hierarchical]="--model cnn --prior hierarchical --iterations 10000 --name cnn-hierarchical --label 'hierarchical, glorot start'"
-  [mlp-hierarchical-poststart]="--model mlp --prior hierarchical --iterations 15000 --start post --name mlp-hierarchical-poststart --label \"hierarchical, the post's N(0, 1) start\""
+  [cnn-hierarchical]="--model cnn --prior hierarchical --iterations 4000 --name cnn-hierarchical --label 'hierarchical, glorot start, 4,000 steps'"
+  [mlp-hierarchical-poststart]="--model mlp --prior hierarchical --iterations 5000 --start post --name mlp-hierarchical-poststart --label \"hierarchical, the post's N(0, 1) start\""
 )
 ORDER=(mlp-normal mlp-normal-smallsd mlp-hierarchical cnn-normal cnn-hierarchical mlp-hierarchical-poststart)
 for run in "${@:-${ORDER[@]}}"; do
