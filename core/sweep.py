@@ -17,7 +17,7 @@ import math
 import sys
 from pathlib import Path
 
-__all__ = ["mixture_grid", "run_sweep", "main"]
+__all__ = ["folder_summary", "mixture_grid", "run_sweep", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +41,25 @@ def _train_point(model: str, params: dict, config_dict: dict, data_dir: str | No
     path = train_run(model, "mixture", FitConfig(**config_dict), prior_params=params, data_dir=data_dir,
                      out_dir=out_dir, name=name, label=f"grid point {name}", resume=True, progress=False,
                      **train_kwargs)
+    return _point_summary(path)
+
+
+def _point_summary(path: Path) -> dict:
+    from . import store
+
     attrs = store.run_attrs(store.load_run(path))
-    return {"name": name, "path": str(path), **params, "val_accuracy": attrs["val_accuracy_mean"],
-            "final_elbo": attrs["final_elbo"]}
+    params = {k: attrs["prior_params"][k] for k in ("pi", "sigma1", "sigma2")}
+    return {"name": Path(path).stem, "path": str(path), **params, "iterations": attrs["iterations"],
+            "val_accuracy": attrs["val_accuracy_mean"], "final_elbo": attrs["final_elbo"]}
+
+
+def folder_summary(out_dir: Path) -> list[dict]:
+    """Every grid point trained in ``out_dir``, by this sweep or an earlier one over part of the grid,
+    best validation accuracy first."""
+    from . import store
+
+    return sorted((_point_summary(p) for p in Path(out_dir).glob(f"[!.]*{store.RUN_SUFFIX}")),
+                  key=lambda r: -r["val_accuracy"])
 
 
 def run_sweep(model: str, grid: list[dict], config, data_dir: str | None, out_dir: Path,
@@ -79,12 +95,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scheduler", help="address of a Dask scheduler (default: a LocalCluster)")
     parser.add_argument("--workers", type=int, default=1, help="LocalCluster workers")
     parser.add_argument("--draws", type=int, default=100, help="posterior predictive draws per evaluation")
+    grid = parser.add_argument_group("grid (default Blundell et al.'s 27 points; give fewer values to search part of it)")
+    grid.add_argument("--pi", type=float, nargs="+", default=(0.25, 0.5, 0.75), help="mixture weights of the wide component")
+    grid.add_argument("--log-s1", type=float, nargs="+", default=(0.0, -1.0, -2.0), help="log sd of the wide component")
+    grid.add_argument("--log-s2", type=float, nargs="+", default=(-6.0, -7.0, -8.0), help="log sd of the narrow component")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    results = run_sweep(args.model, mixture_grid(), FitConfig(iterations=args.iterations), args.data_dir, args.out,
+    results = run_sweep(args.model, mixture_grid(args.pi, args.log_s1, args.log_s2), FitConfig(iterations=args.iterations),
+                        args.data_dir, args.out,
                         args.scheduler, args.workers, n_draws=args.draws)
-    (args.out / "summary.json").write_text(json.dumps(results, indent=1))
-    for r in results:
+    log.info("trained %d grid points", len(results))
+    summary = folder_summary(args.out)
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
+    for r in summary:
         print(f"{r['name']:45} validation {100 * r['val_accuracy']:6.2f}%   ELBO {r['final_elbo']:12,.0f}")
     return 0
 

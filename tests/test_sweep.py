@@ -1,7 +1,7 @@
 import math
 
 from core.inference import FitConfig
-from core.sweep import mixture_grid, run_sweep
+from core.sweep import folder_summary, mixture_grid, run_sweep
 
 
 def test_blundell_grid():
@@ -17,3 +17,7 @@ def test_sweep_ranks_points_by_validation_accuracy(mnist_dir, tmp_path):
                         tmp_path, sizes=(16,), n_train=2000, n_test=300)
     assert len(results) == 2 and results[0]["val_accuracy"] >= results[1]["val_accuracy"]
     assert all((tmp_path / f"{r['name']}.nc").exists() for r in results)
+    # the folder's summary covers every point trained there, in the same order
+    summary = folder_summary(tmp_path)
+    assert [r["name"] for r in summary] == [r["name"] for r in results]
+    assert summary[0]["pi"] == 0.5 and summary[0]["iterations"] == 60
