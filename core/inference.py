@@ -27,7 +27,7 @@ from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.tensor.random.type import RandomType
 from tqdm.auto import tqdm
 
-__all__ = ["BACKENDS", "OPTIMIZERS", "PRESETS", "CheckpointError", "FitConfig", "FitResult", "TrainingDiverged", "fit"]
+__all__ = ["BACKENDS", "OPTIMIZERS", "PRESETS", "CheckpointError", "FitConfig", "FitResult", "StartState", "TrainingDiverged", "fit"]
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,18 @@ class FitResult:
     extra: dict = field(default_factory=dict)
 
 
+@dataclass
+class StartState:
+    """A fit to continue without its checkpoint, e.g. from a run file on another machine: each
+    tensor's variational mean and sd by name (hyperpriors by their name without ``_log__``, on the
+    log scale), the ELBO history and the wall time so far. The optimizer's state starts afresh."""
+
+    means: dict[str, np.ndarray]
+    sds: dict[str, np.ndarray]
+    elbo: list[float]
+    wall_time_s: float
+
+
 def _learning_rate(config: FitConfig, step: int) -> float:
     if config.lr_schedule == "constant":
         return config.learning_rate
@@ -131,6 +143,21 @@ def _start_means(approx, config: FitConfig, rng: np.random.Generator) -> np.ndar
             fan_out = shape[-1] * (int(np.prod(shape[:2])) if len(shape) == 4 else 1)
             mu[slc] = rng.standard_normal(slc.stop - slc.start) * math.sqrt(2.0 / (fan_in + fan_out))
     return mu
+
+
+def _set_approximation(approx, means: dict[str, np.ndarray], sds: dict[str, np.ndarray]) -> None:
+    """Set the variational means and sds (as softplus^-1) by tensor name: the inverse of
+    :func:`approximation_params`."""
+    group = approx.groups[0]
+    mu, rho = (np.array(group.params_dict[k].get_value()) for k in ("mu", "rho"))
+    for value_name, slc, shape, _ in group.ordering.values():
+        name = value_name.removesuffix("_log__")
+        if name not in means or np.shape(means[name]) != tuple(shape):
+            raise CheckpointError(f"no start values of shape {tuple(shape)} for {name!r}")
+        mu[slc] = np.ravel(means[name])
+        rho[slc] = np.log(np.expm1(np.ravel(sds[name]).astype(np.float64)))
+    group.params_dict["mu"].set_value(mu.astype(mu.dtype))
+    group.params_dict["rho"].set_value(rho.astype(mu.dtype))
 
 
 def _optimizer(config: FitConfig, lr):
@@ -231,6 +258,7 @@ def fit(
     resume: bool = False,
     progress: bool = True,
     model_key: dict | None = None,
+    start_from: StartState | None = None,
 ) -> FitResult:
     """Fit a mean-field approximation to ``model`` by mini-batch ADVI.
 
@@ -243,6 +271,8 @@ def fit(
         Continue from ``checkpoint`` if it exists (its settings must match).
     model_key
         What identifies the model (architecture, prior...): a checkpoint of another model is refused.
+    start_from
+        Where to continue from when there is no checkpoint to resume (see :class:`StartState`).
 
     Raises
     ------
@@ -271,6 +301,11 @@ def fit(
     if resume and checkpoint and checkpoint.exists():
         elbo, wall_before = _load_checkpoint(checkpoint, state, key)
         log.info("resuming from %s at iteration %d", checkpoint, len(elbo))
+    elif start_from is not None:
+        _set_approximation(approx, start_from.means, start_from.sds)
+        elbo, wall_before = list(start_from.elbo), start_from.wall_time_s
+        log.info("continuing from stored means and sds at iteration %d (the optimizer's state starts afresh)",
+                 len(elbo))
     start = len(elbo)
     # a resumed run draws fresh mini-batches and noise, reproducibly from (seed, start)
     t0 = time.perf_counter()

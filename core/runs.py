@@ -5,6 +5,7 @@ Training code lives here and below; the dashboard only ever reads the file this 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import platform
@@ -104,6 +105,26 @@ def _assemble(attrs: dict, elbo: np.ndarray, means: dict, sds: dict, hyper: dict
     )
 
 
+def _start_state(path: Path, model_key: dict, config):
+    """The state to continue the run stored at ``path``: refused if it was made for another model or
+    other fit settings (iterations aside)."""
+    from .inference import CheckpointError, StartState
+
+    run = store.load_run(path)
+    attrs = store.run_attrs(run)
+    wanted = model_key | {"architecture": json.loads(model_key["architecture"])} | {
+        k: v for k, v in asdict(config).items() if k not in ("iterations", "backend", "checkpoint_every")}
+    diff = {k: (attrs.get(k), v) for k, v in wanted.items() if attrs.get(k) != v}
+    if diff:
+        raise CheckpointError(f"{path}: made for other settings {diff} (stored, now); continue it with the same "
+                              "model, prior and optimizer, or train under another --name")
+    mean_ds, sd_ds = run["variational_mean"].to_dataset(), run["variational_sd"].to_dataset()
+    return StartState(means={k: mean_ds[k].values for k in mean_ds.data_vars},
+                      sds={k: sd_ds[k].values for k in sd_ds.data_vars},
+                      elbo=[float(v) for v in run["optimization"]["elbo"].values],
+                      wall_time_s=float(attrs["wall_time_s"]))
+
+
 def train_run(
     model: str,
     prior_kind: str,
@@ -126,7 +147,8 @@ def train_run(
 
     ``n_train`` / ``n_test`` take the first images only (for quick tries and tests); the shipped runs
     use all 50,000 / 10,000. Returns the run file's path, or None when interrupted (the checkpoint
-    is kept for ``resume``).
+    is kept for ``resume``). ``resume`` without a checkpoint continues from the run file of the same
+    name in ``out_dir``, if there is one (its means and sds; the optimizer's state starts afresh).
     """
     import pytensor
 
@@ -144,10 +166,14 @@ def train_run(
     dims = {p.name: p.dims for p in param_specs(spec)}
     model_key = {"architecture": spec_to_json(spec), "prior": prior_kind, "prior_params": asdict(prior),
                  "n_train": len(x_train)}
+    checkpoint = checkpoint_path(out_dir, name)
+    run_path = out_dir / f"{name}{store.RUN_SUFFIX}"
+    # without its checkpoint (another machine, say), a run continues from its run file
+    start_from = _start_state(run_path, model_key, config) if resume and not checkpoint.exists() and run_path.exists() else None
     with pytensor.config.change_flags(floatX=config.float):
         pm_model = build_model(spec, prior, MNIST.scale(x_train), y_train, batch_size=config.batch_size)
-        result = fit(pm_model, config, checkpoint=checkpoint_path(out_dir, name), resume=resume,
-                     progress=progress, model_key=model_key)
+        result = fit(pm_model, config, checkpoint=checkpoint, resume=resume, progress=progress, model_key=model_key,
+                     start_from=start_from)
     if result.interrupted:
         return None
     raw_means, raw_sds = approximation_params(result.approx, dims)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Train the runs shipped in cached_traces/ (see README "Shipped runs"). Every command resumes from
-# its checkpoint (cached_traces/.checkpoints/), so this script can be stopped and re-run.
+# its checkpoint (cached_traces/.checkpoints/), else from its run file, so this script can be stopped
+# and re-run, here or on another machine; raise --iterations to train a shipped run further.
 # Usage: scripts/train_shipped_runs.sh [RUN...]   (default: all, in this order)
 # mlp-mixture's (pi, log s1, log s2) were chosen by validation accuracy on Blundell et al.'s grid:
 #   python -m core.sweep --iterations 400 --draws 20 --workers 2 --pi 0.25          # (s1, s2) at pi = 1/4

@@ -39,3 +39,26 @@ def test_resume_continues_a_real_run(mnist_dir, tmp_path):
     elbo = store.load_run(tmp_path / "r.nc")["optimization"]["elbo"].values
     assert len(elbo) == 150
     np.testing.assert_array_equal(elbo[:100], first)
+
+
+def test_resume_on_another_machine_continues_from_the_run_file(mnist_dir, tmp_path, capsys):
+    """Checkpoints stay on the machine; the run file (in git) is enough to go on elsewhere."""
+    base = ["train", "--model", "mlp", "--prior", "hierarchical", "--sizes", "16", "--batch-size", "100",
+            "--n-train", "2000", "--n-test", "200", "--data-dir", str(mnist_dir), "--out", str(tmp_path),
+            "--name", "r", "--no-progress", "--draws", "20"]
+    assert cli.main(base + ["--iterations", "100"]) == 0
+    first = store.load_run(tmp_path / "r.nc")
+    checkpoint_path(tmp_path, "r").unlink()
+    assert cli.main(base + ["--iterations", "150", "--resume"]) == 0
+    run = store.load_run(tmp_path / "r.nc")
+    elbo = run["optimization"]["elbo"].values
+    assert len(elbo) == 150 and run.attrs["iterations"] == 150
+    np.testing.assert_array_equal(elbo[:100], first["optimization"]["elbo"].values)
+    # it went on from where the stored approximation was, not from a fresh start
+    assert abs(elbo[100:110].mean() - elbo[90:100].mean()) < abs(elbo[100:110].mean() - elbo[:10].mean())
+    assert run.attrs["wall_time_s"] > first.attrs["wall_time_s"]
+
+    checkpoint_path(tmp_path, "r").unlink()
+    assert cli.main(base + ["--iterations", "200", "--resume", "--learning-rate", "0.02"]) == 1
+    err = capsys.readouterr().err
+    assert "made for other settings" in err and "learning_rate" in err
