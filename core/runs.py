@@ -168,8 +168,14 @@ def train_run(
                  "n_train": len(x_train)}
     checkpoint = checkpoint_path(out_dir, name)
     run_path = out_dir / f"{name}{store.RUN_SUFFIX}"
-    # without its checkpoint (another machine, say), a run continues from its run file
-    start_from = _start_state(run_path, model_key, config) if resume and not checkpoint.exists() and run_path.exists() else None
+    start_from = None
+    if resume and run_path.exists():
+        stored = _start_state(run_path, model_key, config)
+        if len(stored.elbo) >= config.iterations:
+            log.info("%s holds %d iterations already: nothing to train", run_path, len(stored.elbo))
+            return run_path
+        # without its checkpoint (another machine, say), a run continues from its run file
+        start_from = None if checkpoint.exists() else stored
     with pytensor.config.change_flags(floatX=config.float):
         pm_model = build_model(spec, prior, MNIST.scale(x_train), y_train, batch_size=config.batch_size)
         result = fit(pm_model, config, checkpoint=checkpoint, resume=resume, progress=progress, model_key=model_key,

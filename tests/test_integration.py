@@ -62,3 +62,7 @@ def test_resume_on_another_machine_continues_from_the_run_file(mnist_dir, tmp_pa
     assert cli.main(base + ["--iterations", "200", "--resume", "--learning-rate", "0.02"]) == 1
     err = capsys.readouterr().err
     assert "made for other settings" in err and "learning_rate" in err
+    # a run that holds its iterations already is left as it is
+    before = (tmp_path / "r.nc").stat().st_mtime_ns
+    assert cli.main(base + ["--iterations", "150", "--resume"]) == 0
+    assert (tmp_path / "r.nc").stat().st_mtime_ns == before
