@@ -195,9 +195,14 @@ def load_run(path: str | os.PathLike) -> xr.DataTree:
 
 def validate(run: xr.DataTree, name: str = "run") -> None:
     """Raise :class:`RunFileError` unless ``run`` follows schema :data:`SCHEMA_VERSION`."""
-    if run.attrs.get("schema") != SCHEMA:
+    _check_layout(run.attrs, {group: set(run[group].data_vars) for group in run.children}, name)
+
+
+def _check_layout(attrs, variables: dict[str, set[str]], name: str) -> None:
+    """The schema check of :func:`validate`, on root ``attrs`` and the variable names of each group."""
+    if attrs.get("schema") != SCHEMA:
         raise RunFileError(f"{name}: not a {SCHEMA} file (no '{SCHEMA}' schema attribute); is it another program's?")
-    version = int(run.attrs.get("schema_version", -1))
+    version = int(np.ravel(attrs.get("schema_version", -1))[0])
     if version > SCHEMA_VERSION:
         raise RunFileError(
             f"{name}: schema version {version} is newer than this program's ({SCHEMA_VERSION}); upgrade bnn-mnist."
@@ -207,16 +212,43 @@ def validate(run: xr.DataTree, name: str = "run") -> None:
             f"{name}: schema version {version} is older than this program's ({SCHEMA_VERSION}); "
             f"re-create it with `bnn train`."
         )
-    missing = [key for key in REQUIRED_ATTRS if key not in run.attrs]
-    for group, variables in REQUIRED.items():
-        if group not in run.children:
+    missing = [key for key in REQUIRED_ATTRS if key not in attrs]
+    for group, required in REQUIRED.items():
+        if group not in variables:
             missing.append(f"group /{group}")
         else:
-            missing += [f"/{group}/{v}" for v in variables if v not in run[group].data_vars]
-    if not missing and set(run["variational_mean"].data_vars) != set(run["variational_sd"].data_vars):
+            missing += [f"/{group}/{v}" for v in required if v not in variables[group]]
+    if not missing and variables["variational_mean"] != variables["variational_sd"]:
         missing.append("matching variables in /variational_mean and /variational_sd")
     if missing:
         raise RunFileError(f"{name}: incomplete run file, missing {', '.join(missing)}")
+
+
+def _read_header(path: Path) -> tuple[dict, dict[str, set[str]]]:
+    """Root attributes and each group's variable names, read with h5py without loading any array.
+
+    Opening the file with xarray decodes every group's coordinates (about 0.5 s a run); listing
+    a folder needs only this. Variables are the datasets that are not netCDF dimensions."""
+    import h5py
+
+    def scalar(value):
+        if isinstance(value, bytes):
+            return value.decode("utf-8", "replace")
+        if isinstance(value, np.ndarray) and value.size == 1:
+            return value.item()
+        return value.item() if isinstance(value, np.generic) else value
+
+    with h5py.File(path, "r") as f:
+        attrs = {key: scalar(value) for key, value in f.attrs.items()}
+        variables = {
+            name: {
+                key for key, item in group.items()
+                if isinstance(item, h5py.Dataset) and item.attrs.get("CLASS") != b"DIMENSION_SCALE"
+            }
+            for name, group in f.items()
+            if isinstance(group, h5py.Group)
+        }
+    return attrs, variables
 
 
 @dataclass(frozen=True)
@@ -238,14 +270,13 @@ class RunSummary:
 
 
 def summarize(path: Path) -> RunSummary:
-    """Read only the root attributes of a run file (cheap) and validate its schema."""
+    """Read only the root attributes and the layout of a run file (cheap) and validate its schema."""
     try:
-        with xr.open_datatree(path, engine="h5netcdf") as tree:
-            attrs = dict(tree.attrs)
-            validate(tree, path.name)
+        attrs, variables = _read_header(path)
+        _check_layout(attrs, variables, path.name)
     except RunFileError as exc:
         return RunSummary(path.stem, path, error=str(exc))
-    except Exception as exc:
+    except Exception as exc:  # h5py raises OSError, KeyError... on damaged files
         return RunSummary(path.stem, path, error=f"{path.name}: not a readable netCDF file ({type(exc).__name__}); corrupt or truncated")
     return RunSummary(
         name=path.stem,

@@ -93,3 +93,23 @@ def test_list_runs_reports_bad_files(tmp_path, run):
     assert summaries["good"].error == "" and summaries["good"].model == "mlp"
     assert "corrupt or truncated" in summaries["bad"].error
     assert store.list_runs(tmp_path / "nope") == []
+
+
+def test_listing_checks_the_layout_as_loading_does(tmp_path, run):
+    """The listing reads only the file's header; it must reject what load_run rejects, with the same message."""
+    newer = run.copy(deep=False)
+    newer.attrs = {**run.attrs, "schema_version": store.SCHEMA_VERSION + 1}
+    store.save_run(newer, tmp_path / "newer.nc")
+    store.save_run(run.drop_nodes("optimization"), tmp_path / "nogroup.nc")
+    good = store.save_run(run, tmp_path / "good.nc")
+    (tmp_path / "truncated.nc").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    summaries = {s.name: s for s in store.list_runs(tmp_path)}
+    assert summaries["good"].error == "" and summaries["good"].iterations == run.attrs["iterations"]
+    for name in ("newer", "nogroup", "truncated"):
+        with pytest.raises(RunFileError) as loading:
+            store.load_run(tmp_path / f"{name}.nc")
+        assert summaries[name].error, name
+        if name != "truncated":  # h5py and xarray word a damaged file differently; both say "corrupt or truncated"
+            assert summaries[name].error == str(loading.value)
+        else:
+            assert "corrupt or truncated" in summaries[name].error and "corrupt or truncated" in str(loading.value)
