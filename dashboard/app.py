@@ -73,6 +73,9 @@ def create_app(folder: str | Path) -> pn.template.FastListTemplate:
         accent_base_color="#1f77b4",
         header_background="#1f4e79",
         theme_toggle=False,
+        # Panel's busy flag is process-wide: its spinner would send every session a patch (two, busy and
+        # idle) for every event of any session; the views' own work is short
+        busy_indicator=None,
     )
     if browser.data is None:
         template.main.append(views.empty_view(browser))

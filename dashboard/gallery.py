@@ -66,9 +66,15 @@ class DigitGallery(JSComponent):
         });
         grid.replaceChildren(...figures);
       }
+      // a new selection only moves the outline: rebuilding the grid would decode every thumbnail again
+      function outline() {
+        for (const figure of grid.children) {
+          figure.classList.toggle("selected", Number(figure.dataset.digit) === model.selected);
+        }
+      }
       draw();
       model.on("items", draw);
-      model.on("selected", draw);
+      model.on("selected", outline);
       return grid;
     }
     """

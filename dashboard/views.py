@@ -415,7 +415,12 @@ def _gallery(browser: RunBrowser) -> pn.viewable.Viewable:
     refresh()
     browser.param.watch(refresh, ["run", "measure", "reverse", "cell", "page"])
     browser.param.watch(lambda event: setattr(gallery, "selected", event.new), "digit")
-    gallery.param.watch(lambda event: setattr(browser, "digit", event.new), "selected")
+    def select(event) -> None:
+        # one patch for the whole inspector: the browser lays the page out once, not once per pane
+        with pn.io.hold():
+            browser.digit = event.new
+
+    gallery.param.watch(select, "selected")
     controls = pn.Row(
         previous, following, pn.widgets.Checkbox.from_param(browser.param.reverse, margin=(18, 10)), clear
     )
