@@ -5,18 +5,31 @@
 Serves ``dashboard/app.py`` with ``panel serve`` on a free local port, on a folder of runs
 (``cached_traces/`` by default; if it holds no run, synthetic ones written by
 ``tests/synthetic.py`` into a temporary folder: small networks over 10,000 random "digits", so the
-inspector's work is lighter than a real run's), and drives it with headless Chromium (Playwright):
+inspector's work is lighter than a real run's), and drives it with headless Chromium (Playwright)
+and, for the concurrency levels, with protocol-level clients:
 
-* cold start: from the server process's start until the page is served (HTTP 200) and until its
-  Bokeh document has rendered (the tab bar is visible) in a browser started beforehand;
+* cold start: the server is started as the README's ``scripts/dev serve`` starts it (``--warm``:
+  imports, the run listing and the first run's loading happen before it listens); from the
+  process's start until the page is served (HTTP 200), the time a page then takes to open in a
+  fresh browser context (navigation until its Bokeh document has rendered: the tab bar is
+  visible), and both together (process start to first render);
 * digit selection: in one session on the Digits tab, click a thumbnail and wait until the
-  inspector shows that digit (its title names it and its vote histogram holds that digit's votes);
-  median and 95th percentile over ``--clicks`` selections;
-* concurrency: N browser sessions open the Digits tab at once (session start latency), then each
-  selects digits in a loop for ``--seconds``; selection latency percentiles, errors (pages that
-  fail to load, selections not shown within 30 s, JavaScript errors) and the server's peak memory
-  (resident memory of the server process, sampled every 0.5 s). Browser and server share the
-  machine: on a small machine the browser's rendering is part of the latency measured.
+  inspector shows that digit (its title names it and its vote histogram holds that digit's votes),
+  timed in the page's own clock from the click event, as a person's click starts it (Playwright's
+  own work before it dispatches the click, 40 to 150 ms here, is not the app's); median and 95th
+  percentile over ``--clicks`` selections;
+* concurrency: N sessions open the Digits tab at once (session start latency), then each selects
+  digits in a loop for ``--seconds``; selection latency percentiles, errors (sessions that fail to
+  open, selections not shown within 30 s, the server's error replies and the tracebacks in its log),
+  the server's peak memory (resident memory of the server process, sampled every 0.5 s) and CPU use.
+  These sessions are not browsers but Bokeh protocol clients (:class:`ProtocolSession`): each
+  requests the page as a browser does, then pulls the session's document through the websocket,
+  sets the gallery's ``selected`` as a click does, and waits for the server's patches to show the
+  digit as the page would (the same check as in the browser); a session has started when its
+  document holds the gallery and the inspector. What they measure is the server's answer through
+  the websocket, without the browser's rendering: N headless browsers on a 2-core machine measured
+  the browsers (at 50, every selection timed out while the server used 29% of a core). The clients
+  (one Python process) still share the machine with the server: their CPU use is reported too.
 
 If the page lacks what the selection needs (thumbnails, the inspector), that part is skipped with
 a message naming what is missing.
@@ -26,8 +39,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -35,9 +50,22 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlencode
 
 import numpy as np
+from bokeh.client.websocket import WebSocketClientConnectionWrapper
+from bokeh.document import Document
+from bokeh.document.events import DocumentChangedEvent, DocumentPatchedEvent, MessageSentEvent
+from bokeh.events import DocumentReady
+from bokeh.models import GlyphRenderer, Plot
+from bokeh.protocol import Protocol
+from bokeh.protocol.message import Message
+from bokeh.protocol.receiver import Receiver
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.websocket import WebSocketError, websocket_connect
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -54,6 +82,8 @@ CHROMIUM_ARGS = [
 VIEWPORT = {"width": 1280, "height": 800}
 START_TIMEOUT_S = 180.0
 SELECTION_TIMEOUT_S = 30.0
+CLIENT = "Bokeh protocol clients, no browser rendering"  # what drives the concurrency levels
+MAX_MESSAGE_BYTES = 20 * 2**20  # bokeh.client's limit on one websocket message
 
 # what the measurements look for in the dashboard (dashboard/views.py, dashboard/gallery.py)
 READY = ".bk-tab"  # the tab bar: rendered once the session's document is
@@ -61,7 +91,14 @@ THUMBNAIL = "figure.thumb"  # gallery thumbnails, data-digit = test index
 INSPECTOR_TITLE = "inspector-title"  # css class of the inspector's title ("Test digit N ...")
 VOTES_TITLE = "Predicted label across posterior draws"  # the inspector's vote histogram; column "draws"
 
-# true when the inspector shows `digit`: its title names the digit and its histogram holds `votes`
+# when the inspector shows `digit` (its title names the digit and its histogram holds `votes`), the
+# page's clock (ms) since the click noted by NOTE_CLICK_JS; else false
+NOTE_CLICK_JS = """
+() => {
+  window.__clickedAt = null;
+  document.addEventListener("click", () => { window.__clickedAt = performance.now(); }, {capture: true, once: true});
+}
+"""
 SHOWS_DIGIT_JS = """
 ([digit, votes, titleClass, votesTitle]) => {
   const named = new RegExp("Test digit " + digit + "(?![0-9])");
@@ -77,9 +114,9 @@ SHOWS_DIGIT_JS = """
     }
     for (const child of view.child_views || []) walk(child);
   }
-  if (!window.Bokeh) return false;
+  if (!window.Bokeh || window.__clickedAt === null) return false;
   for (const view of Object.values(Bokeh.index)) walk(view);
-  return titled && counted;
+  return titled && counted && performance.now() - window.__clickedAt;
 }
 """
 
@@ -158,8 +195,8 @@ class Server:
         self._log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - open while the server runs; stop() closes it
         self.started = time.perf_counter()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "panel", "serve", "dashboard/app.py", "--address", "127.0.0.1",
-             "--port", str(self.port), "--allow-websocket-origin", f"127.0.0.1:{self.port}", "--args", "--runs", str(folder)],
+            [sys.executable, "-m", "panel", "serve", "dashboard/app.py", "--address", "127.0.0.1", "--port", str(self.port),
+             "--allow-websocket-origin", f"127.0.0.1:{self.port}", "--warm", "--args", "--runs", str(folder)],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait_http(self) -> float:
@@ -225,12 +262,12 @@ async def _thumbnails(page) -> list[int]:
 
 
 async def _select(page, runs: Runs, digit: int) -> float:
-    """Click ``digit``'s thumbnail; seconds until the inspector shows it."""
-    start = time.perf_counter()
+    """Click ``digit``'s thumbnail; seconds from the click event until the inspector shows it."""
+    await page.evaluate(NOTE_CLICK_JS)
     await page.locator(f"{THUMBNAIL}[data-digit='{digit}']").click()
-    await page.wait_for_function(SHOWS_DIGIT_JS, arg=[digit, runs.votes(digit), INSPECTOR_TITLE, VOTES_TITLE],
-                                 polling="raf", timeout=SELECTION_TIMEOUT_S * 1000)
-    return time.perf_counter() - start
+    shown = await page.wait_for_function(SHOWS_DIGIT_JS, arg=[digit, runs.votes(digit), INSPECTOR_TITLE, VOTES_TITLE],
+                                         polling="raf", timeout=SELECTION_TIMEOUT_S * 1000)
+    return await shown.json_value() / 1000.0
 
 
 def _order(thumbs: list[int], offset: int) -> list[int]:
@@ -274,62 +311,246 @@ async def _one_session(browser, runs: Runs, server: Server, clicks: int) -> dict
         await context.close()
 
 
-async def _concurrent(browser, runs: Runs, server: Server, n_sessions: int, seconds: float) -> dict:
-    """``n_sessions`` pages open at once, then select digits in a loop for ``seconds``."""
+class ProtocolSession:
+    """One session of the dashboard, opened as a browser opens it but not rendered.
+
+    It requests the page (the server builds the session's document then) and speaks Bokeh's
+    websocket protocol (``bokeh.protocol``) as the page's BokehJS does: pull the document, announce
+    it ready (Panel runs the app's on-load callbacks then), send the client's changes and apply the
+    server's patches. ``bokeh.client.ClientSession`` speaks the same protocol, but each of its calls
+    runs an event loop of its own until a reply and applies the server's patches only meanwhile, so
+    50 of them at once would take 50 threads polling the server with round trips; these share one
+    asyncio loop.
+    """
+
+    def __init__(self, url: str, query: str, decoder: ThreadPoolExecutor) -> None:
+        self.url, self.query = url, query
+        self.document: Document | None = None
+        self.server_errors: list[str] = []  # texts of the server's ERROR replies
+        self._decoder = decoder
+        self._protocol = Protocol()
+        self._receiver = Receiver(self._protocol)
+        self._socket: WebSocketClientConnectionWrapper | None = None
+        self._reader: asyncio.Task | None = None
+        self._acked = False
+        self._reply: tuple[float, Message] | None = None  # arrival time, PULL-DOC-REPLY
+        self._pending: list[tuple[float, Message]] = []  # PATCH-DOCs not applied yet, with their arrival times
+        self._applied_at = 0.0  # arrival time of the last message applied to the document
+        self._arrived = asyncio.Event()
+        self._closed: str | None = None  # why the websocket is closed
+        self._outbox: list[DocumentPatchedEvent] = []
+
+    async def open(self) -> float:
+        """Open the session; seconds from the page request until its document holds the inspector."""
+        requested = time.perf_counter()
+        http = AsyncHTTPClient(force_instance=True)  # the shared one queues requests beyond 10
+        try:
+            page = await http.fetch(f"{self.url}?{self.query}", connect_timeout=START_TIMEOUT_S,
+                                    request_timeout=START_TIMEOUT_S)
+        finally:
+            http.close()
+        token = re.search(r'"token":\s*"([^"]+)"', page.body.decode())
+        if token is None:
+            raise ConnectionError("the page holds no Bokeh session token")
+        # as the page's script: the app's ws endpoint with the page's query, the token as subprotocol
+        request = HTTPRequest(f"ws{self.url.removeprefix('http')}/ws?{self.query}",
+                              connect_timeout=START_TIMEOUT_S, request_timeout=START_TIMEOUT_S)
+        socket = await websocket_connect(request, subprotocols=["bokeh", token.group(1)],
+                                         max_message_size=MAX_MESSAGE_BYTES)
+        self._socket = WebSocketClientConnectionWrapper(socket)
+        self._reader = asyncio.create_task(self._read())
+        await self._until(lambda: self._acked)
+        await self._protocol.create("PULL-DOC-REQ").send(self._socket)
+        await self._until(lambda: self._reply is not None)
+        arrived, reply = self._reply
+        # decoding a document costs the client a few tenths of a second of CPU: in a thread, so that
+        # the loop keeps timing the other sessions' messages as they arrive
+        document = Document()
+        await asyncio.get_running_loop().run_in_executor(self._decoder, reply.push_to_document, document)
+        document.on_change(self._changed)
+        self.document, self._applied_at = document, arrived
+        held_when_pulled = self._holds_inspector()  # as pulled, before the patches that arrived meanwhile
+        self._apply_pending()
+        self._outbox.append(MessageSentEvent(document, "bokeh_event", DocumentReady()))
+        await self._flush()
+        return (arrived if held_when_pulled else await self._until(self._holds_inspector)) - requested
+
+    def gallery_digits(self) -> list[int]:
+        """The digits of the gallery's thumbnails, in order."""
+        return [item["digit"] for item in self._gallery().items]
+
+    async def select(self, digit: int, votes: list[int]) -> float:
+        """Set the gallery's ``selected``, as a click on a thumbnail does; seconds until the inspector shows ``digit``."""
+        start = time.perf_counter()
+        self._gallery().selected = digit
+        await self._flush()
+        named = re.compile(f"Test digit {digit}(?![0-9])")
+
+        def shown() -> bool:  # what SHOWS_DIGIT_JS checks in the page
+            return (any(named.search(m.text or "") for m in self._titles())
+                    and any(np.asarray(draws).tolist() == votes for draws in self._votes()))
+
+        async with asyncio.timeout(SELECTION_TIMEOUT_S):
+            return await self._until(shown) - start
+
+    async def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close(1000, "benchmark done")
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+
+    def _gallery(self):
+        # the DigitGallery's Bokeh data model: the one with its two properties
+        return next((m for m in self.document.models if {"items", "selected"} <= m.properties()), None)
+
+    def _titles(self) -> list:
+        # properties() first: a missing attribute costs a Bokeh model a fuzzy search for its error message
+        return [m for m in self.document.models if "css_classes" in m.properties() and INSPECTOR_TITLE in m.css_classes]
+
+    def _votes(self) -> list:
+        return [r.data_source.data["draws"] for m in self.document.models
+                if isinstance(m, Plot) and m.title is not None and VOTES_TITLE in (m.title.text or "")
+                for r in m.renderers if isinstance(r, GlyphRenderer) and "draws" in r.data_source.data]
+
+    def _holds_inspector(self) -> bool:
+        gallery = self._gallery()
+        return gallery is not None and len(gallery.items) > 1 and bool(self._titles()) and bool(self._votes())
+
+    async def _receive(self) -> Message | None:
+        while (fragment := await self._socket.read_message()) is not None:
+            message = await self._receiver.consume(fragment)
+            if message is not None:
+                return message
+        return None
+
+    async def _read(self) -> None:
+        """Take the server's messages as they arrive; patches are applied once the document is decoded."""
+        try:
+            while (message := await self._receive()) is not None:
+                arrived = time.perf_counter()
+                match message.msgtype:
+                    case "ACK":
+                        self._acked = True
+                    case "PULL-DOC-REPLY":
+                        self._reply = (arrived, message)
+                    case "PATCH-DOC":
+                        self._pending.append((arrived, message))
+                    case "ERROR":
+                        self.server_errors.append(str(message.content.get("text", message.content)))
+                self._apply_pending()
+                self._arrived.set()
+            self._closed = "the server closed the websocket"
+        except Exception as exc:  # noqa: BLE001 - handed to whoever waits for the server, as why it stopped
+            self._closed = f"reading the server's messages failed: {type(exc).__name__}: {exc}"
+        finally:
+            self._closed = self._closed or "closed by the client"
+            self._arrived.set()
+
+    def _apply_pending(self) -> None:
+        if self.document is None:
+            return
+        for arrived, message in self._pending:
+            message.apply_to_document(self.document, self)
+            self._applied_at = arrived
+        self._pending.clear()
+
+    async def _until(self, condition: Callable[[], bool]) -> float:
+        """Wait for the server's messages until ``condition()``; the arrival time of the last one applied."""
+        while not condition():
+            if self._closed:
+                raise ConnectionError(self._closed)
+            self._arrived.clear()
+            await self._arrived.wait()
+        return self._applied_at
+
+    def _changed(self, event: DocumentChangedEvent) -> None:
+        # the client's own changes go to the server; the server's patches (applied with setter self) do not
+        if isinstance(event, DocumentPatchedEvent) and event.setter is not self:
+            self._outbox.append(event)
+
+    async def _flush(self) -> None:
+        events, self._outbox = self._outbox, []
+        if events:
+            await self._protocol.create("PATCH-DOC", events).send(self._socket)
+
+
+def _server_exceptions(log: str) -> list[str]:
+    """The exception line of each traceback in (a part of) the server's log."""
+    found = []
+    for block in log.split("Traceback (most recent call last):")[1:]:
+        lines = [line for line in block.splitlines() if line and not line.startswith(" ")]
+        found.append(lines[0] if lines else "a traceback")
+    return found
+
+
+async def _concurrent(runs: Runs, server: Server, n_sessions: int, seconds: float) -> dict:
+    """``n_sessions`` protocol clients open the Digits tab at once, then select digits in a loop for ``seconds``."""
+    # Bokeh's Python decoder ignores the model definitions a document carries, so the dashboard's own
+    # components (JSComponents) must be defined here too: the app's module imports all its pages use
+    importlib.import_module("dashboard.app")
     errors: list[str] = []
     starts: list[float] = []
     latencies: list[float] = []
     peak_rss = [server.rss_mb()]
-    contexts = [await browser.new_context(viewport=VIEWPORT) for _ in range(n_sessions)]
+    log_start = len(server.log())
+    decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bokeh-decode")
+    query = urlencode({"run": runs.name, "tab": "digits"})
+    sessions = [ProtocolSession(server.url, query, decoder) for _ in range(n_sessions)]
 
     async def sample_memory(stop: asyncio.Event) -> None:
         while not stop.is_set():
             peak_rss.append(server.rss_mb())
             await asyncio.sleep(0.5)
 
-    async def open_page(context):
-        start = time.perf_counter()
+    async def open_session(session: ProtocolSession) -> bool:
         try:
-            page = await _open_digits(context, runs, server)
-        except Exception as exc:  # noqa: BLE001 - any failure to load is a counted error
-            errors.append(f"load: {type(exc).__name__}: {str(exc)[:200]}")
-            return None
-        page.on("pageerror", lambda exc: errors.append(f"javascript: {str(exc)[:200]}"))
-        starts.append(time.perf_counter() - start)
-        return page
+            async with asyncio.timeout(START_TIMEOUT_S):
+                starts.append(await session.open())
+            return True
+        except (OSError, TimeoutError, HTTPClientError, WebSocketError) as exc:  # what a failed open raises
+            errors.append(f"open: {type(exc).__name__}: {str(exc)[:200]}")
+            return False
 
-    async def select_loop(page, index: int, deadline: float) -> None:
-        order = _order(await _thumbnails(page), index)
+    async def select_loop(session: ProtocolSession, index: int, deadline: float) -> None:
+        order = _order(session.gallery_digits(), index)
         i = 0
         while time.perf_counter() < deadline:
             digit = order[i % len(order)]
             i += 1
             try:
-                latencies.append(await _select(page, runs, digit))
-            except Exception as exc:  # noqa: BLE001 - any failed selection is a counted error
+                latencies.append(await session.select(digit, runs.votes(digit)))
+            except TimeoutError:
+                errors.append(f"selection: digit not shown within {SELECTION_TIMEOUT_S:.0f} s")
+            except (ConnectionError, WebSocketError) as exc:  # the session is lost
                 errors.append(f"selection: {type(exc).__name__}: {str(exc)[:200]}")
+                return
 
     stop = asyncio.Event()
     sampler = asyncio.create_task(sample_memory(stop))
     try:
-        cpu0, t0 = server.cpu_s(), time.perf_counter()
-        pages = await asyncio.gather(*(open_page(c) for c in contexts))
-        cpu1, t1 = server.cpu_s(), time.perf_counter()
+        cpu0, client0, t0 = server.cpu_s(), time.process_time(), time.perf_counter()
+        opened = await asyncio.gather(*(open_session(s) for s in sessions))
+        cpu1, client1, t1 = server.cpu_s(), time.process_time(), time.perf_counter()
         deadline = time.perf_counter() + seconds
-        await asyncio.gather(*(select_loop(p, i, deadline) for i, p in enumerate(pages) if p is not None))
-        cpu2, t2 = server.cpu_s(), time.perf_counter()
+        await asyncio.gather(*(select_loop(s, i, deadline) for i, (s, ok) in enumerate(zip(sessions, opened)) if ok))
+        cpu2, client2, t2 = server.cpu_s(), time.process_time(), time.perf_counter()
     finally:
         stop.set()
         await sampler
-        for context in contexts:
-            await context.close()
+        await asyncio.gather(*(s.close() for s in sessions))
+        decoder.shutdown()
+    errors += [f"server error reply: {text[:200]}" for s in sessions for text in s.server_errors]
+    errors += [f"server exception: {line[:200]}" for line in _server_exceptions(server.log()[log_start:])]
     return {
-        "sessions": n_sessions, "seconds": seconds, "sessions_loaded": len(starts),
+        "sessions": n_sessions, "seconds": seconds, "client": CLIENT, "sessions_loaded": len(starts),
         "session_start": _percentiles(starts), "selection": _percentiles(latencies),
         "errors": len(errors), "error_examples": sorted(set(errors))[:5],
         "server_peak_rss_mb": float(np.nanmax(peak_rss)),
-        # share of one core the server used while the pages opened, and while they selected digits
+        # share of one core the server used while the sessions opened, and while they selected digits
         "server_cpu_opening": (cpu1 - cpu0) / (t1 - t0), "server_cpu_selecting": (cpu2 - cpu1) / (t2 - t1),
+        # the same for this process, the clients, which share the machine's cores with the server
+        "client_cpu_opening": (client1 - client0) / (t1 - t0), "client_cpu_selecting": (client2 - client1) / (t2 - t1),
     }
 
 
@@ -345,8 +566,10 @@ async def _measure(runs: Runs, clicks: int, sessions: tuple[int, ...], seconds: 
             context = await browser.new_context(viewport=VIEWPORT)
             page = await context.new_page()
             page.set_default_timeout(START_TIMEOUT_S * 1000)
+            opened = time.perf_counter()
             await page.goto(server.url)
             await page.locator(READY).first.wait_for(state="visible")
+            result["page_open_s"] = time.perf_counter() - opened
             result["cold_start_s"] = time.perf_counter() - server.started
             await context.close()
             result["server_rss_mb_after_first_session"] = server.rss_mb()
@@ -355,7 +578,7 @@ async def _measure(runs: Runs, clicks: int, sessions: tuple[int, ...], seconds: 
             if "skipped" not in result["selection"]:
                 for n in sessions:
                     print(f"  app: {n} concurrent sessions for {seconds:.0f} s", flush=True)
-                    result["concurrency"].append(await _concurrent(browser, runs, server, n, seconds))
+                    result["concurrency"].append(await _concurrent(runs, server, n, seconds))
             result["server_rss_mb_end"] = server.rss_mb()
         finally:
             server.stop()
@@ -390,8 +613,9 @@ def table(result: dict) -> str:
         return f"skipped: {result['skipped']}"
     lines = [f"Served: {result['runs']}; the Digits tab of `{result['run_opened']}`.", "",
              "| measure | value |", "|---|---|",
-             f"| cold start: process start to page served (HTTP 200) | {result['server_http_s']:.1f} s |",
-             f"| cold start: process start to first render (tab bar visible) | {result['cold_start_s']:.1f} s |",
+             f"| cold start: process start to page served (HTTP 200; `--warm`) | {result['server_http_s']:.1f} s |",
+             f"| page open on the ready server, fresh browser context (tab bar visible) | {result['page_open_s']:.1f} s |",
+             f"| cold start: process start to first render | {result['cold_start_s']:.1f} s |",
              f"| server memory after the first session | {result['server_rss_mb_after_first_session']:.0f} MiB |"]
     selection = result["selection"]
     if "skipped" in selection:
@@ -399,16 +623,22 @@ def table(result: dict) -> str:
     elif selection["n"]:
         lines.append(f"| digit selection, one session: median / p95 / max (n = {selection['n']}) "
                      f"| {selection['median_ms']:.0f} / {selection['p95_ms']:.0f} / {selection['max_ms']:.0f} ms |")
+    if result["concurrency"]:
+        lines.append(f"| concurrent sessions: clients | {result['concurrency'][0]['client']} (server latency through "
+                     "the websocket) |")
     for c in result["concurrency"]:
         s, start = c["selection"], c["session_start"]
         sel = f"{s['median_ms']:.0f} / {s['p95_ms']:.0f} ms (n = {s['n']})" if s["n"] else "none completed"
         st = f"{start['median_ms'] / 1000:.1f} / {start['p95_ms'] / 1000:.1f} s" if start["n"] else "none loaded"
-        lines += [f"| {c['sessions']} sessions: pages loaded | {c['sessions_loaded']} of {c['sessions']}, start median / p95 {st} |",
+        lines += [(f"| {c['sessions']} sessions: sessions loaded | {c['sessions_loaded']} of {c['sessions']}, "
+                   f"start median / p95 {st} |"),
                   f"| {c['sessions']} sessions: selection median / p95 over {c['seconds']:.0f} s | {sel} |",
                   f"| {c['sessions']} sessions: errors | {c['errors']} {'; '.join(c['error_examples'][:2])} |",
                   f"| {c['sessions']} sessions: server peak memory | {c['server_peak_rss_mb']:.0f} MiB |",
                   (f"| {c['sessions']} sessions: server CPU (share of one core) opening / selecting "
-                   f"| {c['server_cpu_opening']:.0%} / {c['server_cpu_selecting']:.0%} |")]
+                   f"| {c['server_cpu_opening']:.0%} / {c['server_cpu_selecting']:.0%} |"),
+                  (f"| {c['sessions']} sessions: clients' CPU (share of one core) opening / selecting "
+                   f"| {c['client_cpu_opening']:.0%} / {c['client_cpu_selecting']:.0%} |")]
     return "\n".join(lines)
 
 

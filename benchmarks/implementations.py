@@ -17,10 +17,15 @@ from benchmarks import workloads
 __all__ = ["IMPLEMENTATIONS", "Implementation", "get"]
 
 
-def _ours_trainer(model, prior, data, learning_rate=None):
-    from benchmarks.ours import OursTrainer
+def _ours_trainer(model, prior, data, learning_rate=None, start_sigma=None):
+    from dataclasses import replace
 
-    return OursTrainer(model, prior, data)  # ours as `bnn train` runs it: FitConfig's defaults
+    from benchmarks.ours import OursTrainer
+    from core.inference import FitConfig
+
+    # ours as `bnn train` runs it: FitConfig's defaults, but for the settings given
+    given = {"learning_rate": learning_rate, "start_sigma": start_sigma}
+    return OursTrainer(model, prior, data, replace(FitConfig(), **{k: v for k, v in given.items() if v is not None}))
 
 
 def _ours_predictor(model, images, n_draws):
@@ -29,10 +34,11 @@ def _ours_predictor(model, images, n_draws):
     return predictor(model, images, n_draws)
 
 
-def _numpyro_trainer(model, prior, data, learning_rate=None):
+def _numpyro_trainer(model, prior, data, learning_rate=None, start_sigma=None):
     from benchmarks.peers.numpyro_bnn import NumPyroTrainer
 
-    return NumPyroTrainer(model, prior, data, learning_rate=learning_rate or 1e-3)
+    return NumPyroTrainer(model, prior, data, learning_rate=learning_rate or 1e-3,
+                          start_sigma=start_sigma or workloads.START_SIGMA)
 
 
 def _numpyro_predictor(model, images, n_draws):
@@ -42,7 +48,7 @@ def _numpyro_predictor(model, images, n_draws):
 
 
 def _plain_trainer(floatx: str, backend: str | None):
-    def make(model, prior, data, learning_rate=None):  # PyMC's default optimizer and step size
+    def make(model, prior, data, learning_rate=None, start_sigma=None):  # PyMC's defaults: optimizer, step size
         from benchmarks.peers.plain_pymc import PlainTrainer
 
         return PlainTrainer(model, prior, data, floatx=floatx, backend=backend)

@@ -75,19 +75,19 @@ def bnn_model(model: str, prior_kind: str, batch_size: int | None) -> Callable:
     return bnn
 
 
-def _guide(bnn: Callable) -> AutoNormal:
-    return AutoNormal(bnn, init_loc_fn=init_to_median(num_samples=15), init_scale=workloads.START_SIGMA)
+def _guide(bnn: Callable, start_sigma: float) -> AutoNormal:
+    return AutoNormal(bnn, init_loc_fn=init_to_median(num_samples=15), init_scale=start_sigma)
 
 
 class NumPyroTrainer:
     """SVI on mini-batches, one jitted ``svi.update`` per step (see :class:`benchmarks.workloads.Trainer`)."""
 
     def __init__(self, model: str, prior_kind: str, data: workloads.Data, learning_rate: float = 1e-3,
-                 seed: int = workloads.SEED) -> None:
+                 seed: int = workloads.SEED, start_sigma: float = workloads.START_SIGMA) -> None:
         self.model = model
         self.x = jnp.asarray(data.x_train.reshape(-1, 28, 28, 1))
         self.y = jnp.asarray(data.y_train.astype(np.int32))
-        self.guide = _guide(bnn_model(model, prior_kind, workloads.BATCH_SIZE))
+        self.guide = _guide(bnn_model(model, prior_kind, workloads.BATCH_SIZE), start_sigma)
         self.svi = SVI(self.guide.model, self.guide, numpyro.optim.Adam(learning_rate), Trace_ELBO())
         self._update = jax.jit(self.svi.update)
         self._key = jax.random.PRNGKey(seed)
@@ -134,7 +134,7 @@ def predictor(model: str, images: np.ndarray, n_draws: int, seed: int = workload
     the compiled program. The guide is freshly started: prediction costs the same for any values.
     """
     bnn = bnn_model(model, "normal", batch_size=None)
-    guide = _guide(bnn)
+    guide = _guide(bnn, workloads.START_SIGMA)
     chunk = max(1, min(len(images), _PREDICTIVE_BUDGET // (n_draws * _widest_activation(model))))
     x = jnp.asarray(images.reshape(-1, 28, 28, 1))
     key = jax.random.PRNGKey(seed)
