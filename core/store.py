@@ -276,8 +276,9 @@ def summarize(path: Path) -> RunSummary:
         _check_layout(attrs, variables, path.name)
     except RunFileError as exc:
         return RunSummary(path.stem, path, error=str(exc))
-    except Exception as exc:  # h5py raises OSError, KeyError... on damaged files
-        return RunSummary(path.stem, path, error=f"{path.name}: not a readable netCDF file ({type(exc).__name__}); corrupt or truncated")
+    except Exception as exc:  # noqa: BLE001 - h5py raises OSError, KeyError... on damaged files
+        why = f"{path.name}: not a readable netCDF file ({type(exc).__name__}); corrupt or truncated"
+        return RunSummary(path.stem, path, error=why)
     return RunSummary(
         name=path.stem,
         path=path,
