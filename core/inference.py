@@ -27,7 +27,7 @@ from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.tensor.random.type import RandomType
 from tqdm.auto import tqdm
 
-__all__ = ["BACKENDS", "OPTIMIZERS", "PRESETS", "CheckpointError", "FitConfig", "FitResult", "StartState", "TrainingDiverged", "fit"]
+__all__ = ["BACKENDS", "OPTIMIZERS", "PRESETS", "CheckpointError", "FitConfig", "FitResult", "StartState", "TrainingDiverged", "fit", "fit_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -251,6 +251,12 @@ def _load_checkpoint(path: Path, state: list[SharedVariable], key: dict) -> tupl
     return elbo, wall
 
 
+def fit_settings(config: FitConfig) -> dict:
+    """The settings a run must keep to be continued: all of ``config`` but how long and where it runs
+    (iterations, backend, checkpoint interval), which may change between a run and its continuation."""
+    return {k: v for k, v in asdict(config).items() if k not in ("iterations", "backend", "checkpoint_every")}
+
+
 def fit(
     model: pm.Model,
     config: FitConfig,
@@ -282,8 +288,7 @@ def fit(
         ``resume`` with a damaged checkpoint or one of another model or settings.
     """
     checkpoint = Path(checkpoint) if checkpoint else None
-    key = {"model": model_key or {}, **{k: v for k, v in asdict(config).items()
-                                          if k not in ("iterations", "backend", "checkpoint_every")}}
+    key = {"model": model_key or {}, **fit_settings(config)}
     rng = np.random.default_rng(config.seed)
     with model:
         advi = pm.ADVI(random_seed=int(rng.integers(2**31)))
