@@ -18,9 +18,11 @@ declare -A RUNS=(
   [cnn-normal]="--model cnn --prior normal --iterations 3000 --name cnn-normal --label 'Normal(0, 0.1), glorot start, 3,000 steps'"
   [cnn-hierarchical]="--model cnn --prior hierarchical --iterations 4000 --name cnn-hierarchical --label 'hierarchical, glorot start, 4,000 steps'"
   [mlp-mixture]="--model mlp --prior mixture --mixture 0.25 0 -7 --iterations 6000 --name mlp-mixture --label 'scale mixture pi=0.25, log s1=0, log s2=-7 (chosen on validation), glorot start'"
+  [cnn-hierarchical-poststart]="--model cnn --prior hierarchical --iterations 4000 --start post --name cnn-hierarchical-poststart --label \"hierarchical, the post's N(0, 1) start, 4,000 steps\""
   [mlp-hierarchical-poststart]="--model mlp --prior hierarchical --iterations 5000 --start post --float float64 --name mlp-hierarchical-poststart --label \"hierarchical, the post's N(0, 1) start (float64: float32 gives a NaN ELBO at step 2 from this start)\""
 )
-ORDER=(mlp-normal mlp-normal-smallsd mlp-hierarchical cnn-normal cnn-hierarchical mlp-mixture mlp-hierarchical-poststart)
+ORDER=(mlp-normal mlp-normal-smallsd mlp-hierarchical cnn-normal cnn-hierarchical mlp-mixture mlp-hierarchical-poststart
+       cnn-hierarchical-poststart)
 for run in "${@:-${ORDER[@]}}"; do
   echo "== $run: $(date -u +%FT%TZ)"
   eval "$BNN ${RUNS[$run]}"
