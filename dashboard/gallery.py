@@ -79,6 +79,9 @@ class DigitGallery(JSComponent):
     }
     """
 
+    # a click is one discrete change: Panel's default 50 ms wait for more changes only delays it
+    _debounce: t.ClassVar[int] = 0
+
     _stylesheets: t.ClassVar[list[str]] = [
         """
     .gallery { display: grid; grid-template-columns: repeat(auto-fill, minmax(84px, 1fr)); gap: 6px; }
