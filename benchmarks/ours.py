@@ -62,6 +62,7 @@ class OursTrainer:
             with self.model:
                 advi = pm.ADVI(random_seed=int(rng.integers(2**31)))
             self.approx = advi.approx
+            self._elbo_scale = inference.elbo_scale(self.approx)
             self.approx.params[0].set_value(inference._start_means(self.approx, config, rng))
             rho = math.log(math.expm1(config.start_sigma))
             self.approx.params[1].set_value(
@@ -85,7 +86,7 @@ class OursTrainer:
         with inference._quiet_jax():
             for _ in range(n):
                 self._lr.set_value(np.asarray(inference._learning_rate(self.config, len(self.elbo)), dtype=self.config.float))
-                value = -float(self._step())
+                value = -float(self._step()) * self._elbo_scale
                 if not math.isfinite(value):
                     raise TrainingDiverged(f"ours: the ELBO became {value} at iteration {len(self.elbo) + 1}")
                 self.elbo.append(value)

@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     show = sub.add_parser("show", help="print a run's attributes")
     show.add_argument("run", help="run file")
+
+    upgrade = sub.add_parser("upgrade", help="bring run files of an older schema version to the current one")
+    upgrade.add_argument("runs", nargs="+", metavar="RUN", help="run files, rewritten in place")
     return parser
 
 
@@ -171,6 +174,13 @@ def cmd_show(args) -> int:
     return 0
 
 
+def cmd_upgrade(args) -> int:
+    for path in args.runs:
+        changed = store.upgrade_run(path)
+        print(f"{path}: {'upgraded to' if changed else 'already at'} schema version {store.SCHEMA_VERSION}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -179,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     from .data import DataError
     from .inference import CheckpointError, TrainingDiverged
 
-    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "list": cmd_list, "show": cmd_show}
+    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "list": cmd_list, "show": cmd_show, "upgrade": cmd_upgrade}
     try:
         return commands[args.command](args)
     except (DataError, store.RunFileError, CheckpointError, TrainingDiverged) as exc:

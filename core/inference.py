@@ -27,7 +27,7 @@ from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.tensor.random.type import RandomType
 from tqdm.auto import tqdm
 
-__all__ = ["BACKENDS", "OPTIMIZERS", "PRESETS", "CheckpointError", "FitConfig", "FitResult", "StartState", "TrainingDiverged", "fit", "fit_settings"]
+__all__ = ["BACKENDS", "OPTIMIZERS", "PRESETS", "CheckpointError", "FitConfig", "FitResult", "StartState", "TrainingDiverged", "elbo_scale", "fit", "fit_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class CheckpointError(RuntimeError):
 class FitResult:
     """The fitted approximation and how the fit went.
 
-    elbo : (iteration,) the ELBO of every step from the first (resumed runs included)
+    elbo : (iteration,) the full-data ELBO (:func:`elbo_scale`) of every step from the first (resumed runs included)
     """
 
     approx: object
@@ -251,6 +251,13 @@ def _load_checkpoint(path: Path, state: list[SharedVariable], key: dict) -> tupl
     return elbo, wall
 
 
+def elbo_scale(approx) -> float:
+    """What turns PyMC's loss into the full-data ELBO: PyMC divides the mini-batch ELBO, already scaled
+    to ``total_size``, by ``total_size / batch_size`` (``scale_cost_to_minibatch``). The post's
+    PyMC3 ``advi_minibatch`` reported the full-data ELBO, and so does every ELBO this project records."""
+    return float(approx.symbolic_normalizing_constant.eval())
+
+
 def fit_settings(config: FitConfig) -> dict:
     """The settings a run must keep to be continued: all of ``config`` but how long and where it runs
     (iterations, backend, checkpoint interval), which may change between a run and its continuation."""
@@ -288,11 +295,13 @@ def fit(
         ``resume`` with a damaged checkpoint or one of another model or settings.
     """
     checkpoint = Path(checkpoint) if checkpoint else None
-    key = {"model": model_key or {}, **fit_settings(config)}
+    # "elbo": checkpoints from before the ELBO was recorded on the full-data scale are refused
+    key = {"model": model_key or {}, **fit_settings(config), "elbo": "full data"}
     rng = np.random.default_rng(config.seed)
     with model:
         advi = pm.ADVI(random_seed=int(rng.integers(2**31)))
     approx = advi.approx
+    scale = elbo_scale(approx)
     sigma_rho = math.log(math.expm1(config.start_sigma))
     approx.params[0].set_value(_start_means(approx, config, rng))
     approx.params[1].set_value(np.full(approx.groups[0].ddim, sigma_rho, dtype=approx.params[1].get_value().dtype))
@@ -326,7 +335,7 @@ def fit(
         with _quiet_jax(), _sigterm_as_interrupt():
             for i in range(start, config.iterations):
                 lr.set_value(np.asarray(_learning_rate(config, i), dtype=config.float))
-                value = -float(step())
+                value = -float(step()) * scale
                 if not math.isfinite(value):
                     raise TrainingDiverged(
                         f"the ELBO became {value} at iteration {i + 1}; stopped. "

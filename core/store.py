@@ -28,10 +28,12 @@ __all__ = [
     "load_run",
     "run_attrs",
     "save_run",
+    "upgrade_run",
 ]
 
 SCHEMA = "bnn-mnist-run"
-SCHEMA_VERSION = 1
+# 2: the ELBO is recorded on the full-data scale (version 1 held PyMC's loss, that / (n_train / batch_size))
+SCHEMA_VERSION = 2
 RUN_SUFFIX = ".nc"
 
 # group -> variables every run must have (hyperprior draws are optional: fixed priors have none)
@@ -193,6 +195,32 @@ def load_run(path: str | os.PathLike) -> xr.DataTree:
     return run
 
 
+def upgrade_run(path: str | os.PathLike) -> bool:
+    """Bring a version-1 run file to :data:`SCHEMA_VERSION` in place (atomically): its ELBO history and
+    ``final_elbo`` times ``n_train / batch_size``. Returns False when the file is already current."""
+    path = Path(path)
+    try:
+        with xr.open_datatree(path, engine="h5netcdf") as tree:
+            run = tree.load()
+    except Exception as exc:
+        raise RunFileError(f"{path.name}: not a readable netCDF file ({type(exc).__name__}: {exc})") from exc
+    version = int(np.ravel(run.attrs.get("schema_version", -1))[0])
+    if version == SCHEMA_VERSION:
+        validate(run, path.name)
+        return False
+    if version != 1:
+        validate(run, path.name)  # raises the message for that version
+    run.attrs["schema_version"] = SCHEMA_VERSION
+    validate(run, path.name)
+    scale = float(run.attrs["n_train"]) / float(run.attrs["batch_size"])
+    elbo = run["optimization"]["elbo"]
+    run["optimization"]["elbo"] = (elbo.astype(np.float64) * scale).astype(np.float32)
+    if "final_elbo" in run.attrs:
+        run.attrs["final_elbo"] = float(run.attrs["final_elbo"]) * scale
+    save_run(run, path)
+    return True
+
+
 def validate(run: xr.DataTree, name: str = "run") -> None:
     """Raise :class:`RunFileError` unless ``run`` follows schema :data:`SCHEMA_VERSION`."""
     _check_layout(run.attrs, {group: set(run[group].data_vars) for group in run.children}, name)
@@ -206,6 +234,11 @@ def _check_layout(attrs, variables: dict[str, set[str]], name: str) -> None:
     if version > SCHEMA_VERSION:
         raise RunFileError(
             f"{name}: schema version {version} is newer than this program's ({SCHEMA_VERSION}); upgrade bnn-mnist."
+        )
+    if version == 1:
+        raise RunFileError(
+            f"{name}: schema version 1 records the ELBO per mini-batch; `bnn upgrade {name}` puts it on the "
+            f"full-data scale of version {SCHEMA_VERSION} (nothing else changes)."
         )
     if version < SCHEMA_VERSION:
         raise RunFileError(

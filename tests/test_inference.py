@@ -35,6 +35,14 @@ def test_fit_records_every_elbo():
     assert result.backend == "jax" and result.iterations_per_s > 0
 
 
+def test_the_elbo_is_on_the_full_data_scale():
+    """PyMC's loss is the ELBO / (total_size / batch_size); the post's ELBO, and ours, is not divided."""
+    import pymc as pm
+
+    with pytensor.config.change_flags(floatX="float32"), tiny_model():
+        assert inference.elbo_scale(pm.ADVI().approx) == pytest.approx(200 / 20)
+
+
 def test_same_seed_same_fit():
     np.testing.assert_array_equal(run().elbo, run().elbo)
     assert not np.array_equal(run().elbo, run(dataclasses.replace(CONFIG, seed=1)).elbo)

@@ -62,6 +62,20 @@ def test_other_schema_version(tmp_path, run, version, message):
         store.load_run(path)
 
 
+def test_version_1_is_upgraded_to_the_full_data_elbo(tmp_path, run):
+    run.attrs.update(schema_version=1, n_train=1000, batch_size=10, final_elbo=-3.5)
+    elbo = run["optimization"]["elbo"].values.copy()
+    path = store.save_run(run, tmp_path / "old.nc")
+    with pytest.raises(RunFileError, match="old.nc: schema version 1 records the ELBO per mini-batch; `bnn upgrade"):
+        store.load_run(path)
+    assert store.upgrade_run(path) is True
+    back = store.load_run(path)
+    np.testing.assert_allclose(back["optimization"]["elbo"].values, elbo * 100, rtol=1e-6)
+    assert back.attrs["final_elbo"] == pytest.approx(-350.0)
+    assert store.upgrade_run(path) is False, "a current file is left as it is"
+    np.testing.assert_allclose(store.load_run(path)["optimization"]["elbo"].values, elbo * 100, rtol=1e-6)
+
+
 def test_missing_group(tmp_path, run):
     del run["optimization"]
     with pytest.raises(RunFileError, match="missing group /optimization"):
