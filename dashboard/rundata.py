@@ -113,13 +113,20 @@ def _derive(path: Path, mtime_ns: int, run: xr.DataTree) -> RunData:
     )
 
 
+INSPECTOR_DRAWS = 100  # fresh posterior draws behind the digit inspector's charts
+
+
 @pn.cache(max_items=8)
 def load_run_data(path: str, mtime_ns: int) -> RunData:
     """Load and derive a run; cached across sessions by ``(path, mtime_ns)``.
 
     Raises :class:`core.store.RunFileError` for an unusable file (not cached, so a fixed file loads).
     """
-    return _derive(Path(path), mtime_ns, store.load_run(path))
+    data = _derive(Path(path), mtime_ns, store.load_run(path))
+    # A process's first prediction for a network compiles its kernels (about 2 s for the CNN): pay
+    # that while the run loads (at start-up with --warm), not on the first digit a person clicks.
+    predict.run_probabilities(data.run, data.images[:1], n_draws=INSPECTOR_DRAWS, seed=0)
+    return data
 
 
 def run_data(path: Path) -> RunData:
@@ -179,7 +186,7 @@ def _probabilities(path: str, mtime_ns: int, digit: int, n_draws: int) -> np.nda
     return probs
 
 
-def inspector_probabilities(data: RunData, digit: int, n_draws: int = 100) -> np.ndarray:
+def inspector_probabilities(data: RunData, digit: int, n_draws: int = INSPECTOR_DRAWS) -> np.ndarray:
     """Class probabilities of one digit under ``n_draws`` fresh draws from the run's approximation.
 
     Returns (draw, class). Cached per run file and digit, so a digit revisited, or opened by
