@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     fitting.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default {defaults.optimizer})")
     fitting.add_argument("--learning-rate", type=_positive_float, help=f"peak step size (default {defaults.learning_rate})")
     fitting.add_argument("--lr-schedule", choices=SCHEDULES, help=f"(default {defaults.lr_schedule})")
+    fitting.add_argument("--lr-floor", type=float, metavar="FRACTION",
+                         help=f"cosine: where the decay ends, a fraction of the peak (default {defaults.lr_floor})")
+    fitting.add_argument("--lr-hold", type=float, metavar="FRACTION",
+                         help=f"cosine: the last fraction of iterations held at the floor (default {defaults.lr_hold})")
     fitting.add_argument("--start", choices=STARTS, help=f"start of the variational means (default {defaults.start})")
     fitting.add_argument("--start-sigma", type=_positive_float, help=f"start of the variational sds (default {defaults.start_sigma})")
     fitting.add_argument("--backend", choices=tuple(BACKENDS), help=f"compile backend; falls back if unavailable (default {defaults.backend})")

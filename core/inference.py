@@ -27,7 +27,7 @@ from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.tensor.random.type import RandomType
 from tqdm.auto import tqdm
 
-__all__ = ["BACKENDS", "OPTIMIZERS", "PRESETS", "CheckpointError", "FitConfig", "FitResult", "StartState", "TrainingDiverged", "elbo_scale", "fit", "fit_settings"]
+__all__ = ["BACKENDS", "OPTIMIZERS", "PRESETS", "SETTINGS_BEFORE", "CheckpointError", "FitConfig", "FitResult", "StartState", "TrainingDiverged", "elbo_scale", "fit", "fit_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +41,14 @@ STARTS = ("glorot", "post")
 class FitConfig:
     """How the approximation is fitted (never what is fitted: the model and data are fixed).
 
-    Defaults: Adam with a cosine-decayed step size (5e-3 to 0) and small start sds. Adam adapts per
-    parameter, which the post's windowed Adagrad (a 10-step window of squared gradients with
-    eps = 1.0, i.e. a nearly fixed step of ~0.01) does not; the decay lets the ELBO settle instead
-    of bouncing at the step size's noise floor. Start sds of 0.01 avoid the float32 NaN gradients
-    that PyMC's default start (sd 0.69) gives 800-wide tanh layers.
+    Defaults: Adam with a cosine-decayed step size (5e-3 down to 1% of it, then held there for the
+    last 15% of steps) and small start sds. Adam adapts per parameter, which the post's windowed
+    Adagrad (a 10-step window of squared gradients with eps = 1.0, i.e. a nearly fixed step of
+    ~0.01) does not; the decay lets the ELBO settle instead of bouncing at the step size's noise
+    floor. The hold is what makes the convergence check mean something: its windows (the last two
+    5%) then compare the ELBO at one step size, where a decay to 0 would compare two ever smaller
+    steps, at which a fit still rising moves too little to show it. Start sds of 0.01 avoid the
+    float32 NaN gradients that PyMC's default start (sd 0.69) gives 800-wide tanh layers.
     """
 
     iterations: int = 20_000
@@ -54,6 +57,8 @@ class FitConfig:
     learning_rate: float = 5e-3
     epsilon: float | None = None  # optimizer's epsilon; None: the optimizer's own default
     lr_schedule: str = "cosine"
+    lr_floor: float = 0.01  # cosine: where the decay ends, as a fraction of learning_rate
+    lr_hold: float = 0.15  # cosine: the fraction of iterations, at the end, held at the floor
     start: str = "glorot"
     start_sigma: float = 1e-2
     backend: str = "jax"
@@ -71,11 +76,16 @@ class FitConfig:
             (self.iterations > 0 and self.batch_size > 0, "iterations and batch_size must be positive"),
             (self.learning_rate > 0 and self.start_sigma > 0, "learning_rate and start_sigma must be positive"),
             (self.checkpoint_every > 0, "checkpoint_every must be positive"),
+            (0 <= self.lr_floor <= 1, "lr_floor must be between 0 and 1 (a fraction of learning_rate)"),
+            (0 <= self.lr_hold < 1, "lr_hold must be at least 0 and under 1 (a fraction of iterations)"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
 
+
+# Settings added after runs were made: a run file without them was fitted as these say (a cosine to 0).
+SETTINGS_BEFORE = {"lr_floor": 0.0, "lr_hold": 0.0}
 
 PRESETS = {
     # the post's settings: PyMC3's windowed Adagrad, lr 0.01, eps 1.0, start weights ~ N(0, 1),
@@ -125,7 +135,9 @@ class StartState:
 def _learning_rate(config: FitConfig, step: int) -> float:
     if config.lr_schedule == "constant":
         return config.learning_rate
-    return 0.5 * config.learning_rate * (1.0 + math.cos(math.pi * step / config.iterations))
+    floor = config.lr_floor * config.learning_rate
+    decay = config.iterations * (1.0 - config.lr_hold)
+    return floor + 0.5 * (config.learning_rate - floor) * (1.0 + math.cos(math.pi * min(step / decay, 1.0)))
 
 
 def _start_means(approx, config: FitConfig, rng: np.random.Generator) -> np.ndarray:

@@ -108,10 +108,10 @@ def _assemble(attrs: dict, elbo: np.ndarray, means: dict, sds: dict, hyper: dict
 def _start_state(path: Path, model_key: dict, config):
     """The state to continue the run stored at ``path``: refused if it was made for another model or
     other fit settings (iterations aside)."""
-    from .inference import CheckpointError, StartState, fit_settings
+    from .inference import SETTINGS_BEFORE, CheckpointError, StartState, fit_settings
 
     run = store.load_run(path)
-    attrs = store.run_attrs(run)
+    attrs = SETTINGS_BEFORE | store.run_attrs(run)
     wanted = model_key | {"architecture": json.loads(model_key["architecture"])} | fit_settings(config)
     diff = {k: (attrs.get(k), v) for k, v in wanted.items() if attrs.get(k) != v}
     if diff:

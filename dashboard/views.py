@@ -107,6 +107,8 @@ _DETAILS = (
     ("optimizer", "Optimizer"),
     ("learning_rate", "Learning rate"),
     ("lr_schedule", "Schedule"),
+    ("lr_floor", "Step-size floor (of the peak)"),
+    ("lr_hold", "Held at the floor (of iterations)"),
     ("start", "Start of the means"),
     ("start_sigma", "Start of the sds"),
     ("seed", "Seed"),

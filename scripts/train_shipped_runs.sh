@@ -3,9 +3,9 @@
 # its checkpoint (cached_traces/.checkpoints/), else from its run file, so this script can be stopped
 # and re-run, here or on another machine; raise --iterations to train a shipped run further.
 # Usage: scripts/train_shipped_runs.sh [RUN...]   (default: all, in this order)
-# The Glorot-start post runs were trained in two parts (README, "every start tried"): the first at
-# the length before, then continued from the run file to the length here. From scratch, one command
-# of that length gives a run of one unbroken schedule instead, close to but not the shipped file.
+# The step size decays to 1% of its peak and holds it for the last 15% of steps (the default); the
+# scale mixture and the post's-start runs were made before that hold, with a cosine to 0, which
+# their lines restore (--lr-floor 0 --lr-hold 0) so that they can be reproduced and continued.
 # mlp-mixture's (pi, log s1, log s2) were chosen by validation accuracy on Blundell et al.'s grid:
 #   python -m core.sweep --iterations 400 --draws 20 --workers 2 --pi 0.25          # (s1, s2) at pi = 1/4
 #   python -m core.sweep --iterations 400 --draws 20 --workers 2 --pi 0.5 0.75 --log-s1 0 --log-s2 -7
@@ -17,12 +17,12 @@ BNN="${PYTHON:-python} -m core train --data-dir $DATA --out cached_traces --resu
 declare -A RUNS=(
   [mlp-normal]="--model mlp --prior normal --iterations 20000 --name mlp-normal --label 'Normal(0, 0.1), glorot start'"
   [mlp-normal-smallsd]="--model mlp --prior normal --iterations 15000 --start-sigma 0.001 --learning-rate 0.001 --name mlp-normal-smallsd --label 'Normal(0, 0.1), start sd 0.001, lr 0.001: higher accuracy at a worse ELBO'"
-  [mlp-hierarchical]="--model mlp --prior hierarchical --iterations 8000 --name mlp-hierarchical --label 'hierarchical, glorot start, 8,000 steps'"
-  [cnn-normal]="--model cnn --prior normal --iterations 4500 --name cnn-normal --label 'Normal(0, 0.1), glorot start, 4,500 steps'"
+  [mlp-hierarchical]="--model mlp --prior hierarchical --iterations 10000 --name mlp-hierarchical --label 'hierarchical, glorot start, 10,000 steps'"
+  [cnn-normal]="--model cnn --prior normal --iterations 5000 --name cnn-normal --label 'Normal(0, 0.1), glorot start, 5,000 steps'"
   [cnn-hierarchical]="--model cnn --prior hierarchical --iterations 6000 --name cnn-hierarchical --label 'hierarchical, glorot start, 6,000 steps'"
-  [mlp-mixture]="--model mlp --prior mixture --mixture 0.25 0 -7 --iterations 6000 --name mlp-mixture --label 'scale mixture pi=0.25, log s1=0, log s2=-7 (chosen on validation), glorot start'"
-  [cnn-hierarchical-poststart]="--model cnn --prior hierarchical --iterations 4000 --start post --name cnn-hierarchical-poststart --label \"hierarchical, the post's N(0, 1) start, 4,000 steps\""
-  [mlp-hierarchical-poststart]="--model mlp --prior hierarchical --iterations 5000 --start post --float float64 --name mlp-hierarchical-poststart --label \"hierarchical, the post's N(0, 1) start (float64: float32 gives a NaN ELBO at step 2 from this start)\""
+  [mlp-mixture]="--model mlp --prior mixture --mixture 0.25 0 -7 --iterations 6000 --lr-floor 0 --lr-hold 0 --name mlp-mixture --label 'scale mixture pi=0.25, log s1=0, log s2=-7 (chosen on validation), glorot start'"
+  [cnn-hierarchical-poststart]="--model cnn --prior hierarchical --iterations 4000 --start post --lr-floor 0 --lr-hold 0 --name cnn-hierarchical-poststart --label \"hierarchical, the post's N(0, 1) start, 4,000 steps\""
+  [mlp-hierarchical-poststart]="--model mlp --prior hierarchical --iterations 5000 --start post --float float64 --lr-floor 0 --lr-hold 0 --name mlp-hierarchical-poststart --label \"hierarchical, the post's N(0, 1) start (float64: float32 gives a NaN ELBO at step 2 from this start)\""
 )
 ORDER=(mlp-normal mlp-normal-smallsd mlp-hierarchical cnn-normal cnn-hierarchical mlp-mixture mlp-hierarchical-poststart
        cnn-hierarchical-poststart)

@@ -131,3 +131,24 @@ def test_config_validation():
     with pytest.raises(ValueError, match="optimizer must be one of"):
         FitConfig(optimizer="sgd")
     assert inference.with_preset(CONFIG, "blog").optimizer == "adagrad_window"
+
+
+def test_cosine_decays_to_its_floor_and_holds_it():
+    config = FitConfig(iterations=1000, learning_rate=1e-2, lr_floor=0.01, lr_hold=0.2)
+    rates = np.array([inference._learning_rate(config, i) for i in range(1000)])
+    assert rates[0] == pytest.approx(1e-2)
+    assert np.all(np.diff(rates[:800]) < 0), "decays over the first 80%"
+    np.testing.assert_allclose(rates[800:], 1e-4, rtol=1e-12)  # then held at 1% of the peak
+    # floor 0 and no hold: the plain cosine to 0 that runs made before the floor existed
+    plain = FitConfig(iterations=1000, learning_rate=1e-2, **inference.SETTINGS_BEFORE)
+    assert inference._learning_rate(plain, 500) == pytest.approx(0.5e-2)
+    assert inference._learning_rate(plain, 999) == pytest.approx(0.5e-2 * (1 + np.cos(np.pi * 0.999)))
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(lr_floor=1.5), "lr_floor must be between 0 and 1"),
+    (dict(lr_hold=1.0), "lr_hold must be at least 0 and under 1"),
+])
+def test_schedule_fractions_are_checked(settings, message):
+    with pytest.raises(ValueError, match=message):
+        FitConfig(**settings)
