@@ -66,3 +66,24 @@ def test_resume_on_another_machine_continues_from_the_run_file(mnist_dir, tmp_pa
     before = (tmp_path / "r.nc").stat().st_mtime_ns
     assert cli.main(base + ["--iterations", "150", "--resume"]) == 0
     assert (tmp_path / "r.nc").stat().st_mtime_ns == before
+
+
+def test_a_run_made_before_the_step_size_floor_continues_as_it_was_fitted(mnist_dir, tmp_path, capsys):
+    """Run files without lr_floor / lr_hold were fitted with a cosine to 0: they continue with those
+    settings, and the new defaults are refused as other settings."""
+    base = ["train", "--model", "mlp", "--prior", "normal", "--sizes", "16", "--batch-size", "100",
+            "--n-train", "2000", "--n-test", "200", "--data-dir", str(mnist_dir), "--out", str(tmp_path),
+            "--name", "old", "--no-progress", "--draws", "20"]
+    before = ["--lr-floor", "0", "--lr-hold", "0"]
+    assert cli.main(base + before + ["--iterations", "60"]) == 0
+    path = tmp_path / "old.nc"
+    run = store.load_run(path)
+    del run.attrs["lr_floor"], run.attrs["lr_hold"]  # as such files were written
+    store.save_run(run, path)
+    checkpoint_path(tmp_path, "old").unlink()
+
+    assert cli.main(base + ["--iterations", "80", "--resume"]) == 1
+    err = capsys.readouterr().err
+    assert "made for other settings" in err and "lr_floor" in err
+    assert cli.main(base + before + ["--iterations", "80", "--resume"]) == 0
+    assert store.load_run(path).attrs["iterations"] == 80
