@@ -13,8 +13,8 @@ the target or when its clock passes ``--cap``; "not reached in T" is reported as
 
 Every contender starts every weight's sd at :data:`START_SIGMA` (0.001). Ours trains as
 ``bnn train --start-sigma 0.001 --learning-rate 0.001`` does (Adam, step size 1e-3 cosine-decayed
-over FitConfig's 20,000 steps; ``mlp-normal-smallsd`` in scripts/train_shipped_runs.sh starts so
-too, decaying over 15,000); NumPyro with Adam at each constant
+over FitConfig's 20,000 steps; the shipped ``mlp-normal`` starts so
+too); NumPyro with Adam at each constant
 learning rate of the grid, and is scored by the best. Why that start: from sds of 0.01 the sds
 reach the prior's 0.1 within a few thousand steps, and the mean network of such a noisy fit
 stays under 96% for longer than the cap (no contender reached 96% in 10 min in the run of
