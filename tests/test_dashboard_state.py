@@ -30,7 +30,7 @@ def folder(tmp_path_factory) -> Path:
     store.save_run(synthetic_run("mlp", "hierarchical", n_digits=200, seed=1), path / "b-mlp-hier.nc")
     store.save_run(synthetic_run("cnn", "normal", n_digits=150, seed=2), path / "c-cnn-normal.nc")
     (path / "corrupt.nc").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
-    xr.Dataset({"x": ("t", np.arange(3))}).to_netcdf(path / "other.nc", engine="h5netcdf")
+    xr.Dataset({"x": ("t", np.arange(3))}).to_netcdf(path / "other.nc", engine="netcdf4")
     return path
 
 

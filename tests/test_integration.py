@@ -23,7 +23,7 @@ def test_tiny_networks_beat_chance(mnist_dir, tmp_path, model, sizes, iterations
     assert run["optimization"].sizes["iteration"] == iterations
     assert run["predictions"]["label"].shape == (1, 100, 1000)
     assert set(run["posterior"].data_vars) == {f"{p}_sd" for p in run["variational_mean"].data_vars if "_sd" not in p}
-    tree = xr.open_datatree(path, engine="h5netcdf")  # readable without this project
+    tree = xr.open_datatree(path, engine="netcdf4")  # readable without this project
     assert tree["predictions_constant_data"]["true_label"].shape == (1000,)
     tree.close()
 

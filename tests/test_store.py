@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from core import store
+from core import store, uncertainty
 from core.store import RunFileError, _umask
 from tests.synthetic import synthetic_run
 
@@ -29,7 +29,7 @@ def test_round_trip_keeps_every_group(tmp_path, run):
 
 def test_opens_without_this_project(tmp_path, run):
     path = store.save_run(run, tmp_path / "a.nc")
-    tree = xr.open_datatree(path, engine="h5netcdf")
+    tree = xr.open_datatree(path, engine="netcdf4")
     assert {"posterior", "variational_mean", "predictions", "optimization"} <= set(tree.children)
     assert tree["posterior"]["dense_1.W_sd"].dims == ("chain", "draw")
     tree.close()
@@ -49,7 +49,7 @@ def test_garbage_file(tmp_path):
 
 
 def test_foreign_netcdf(tmp_path):
-    xr.Dataset({"a": ("x", [1, 2])}).to_netcdf(tmp_path / "other.nc", engine="h5netcdf")
+    xr.Dataset({"a": ("x", [1, 2])}).to_netcdf(tmp_path / "other.nc", engine="netcdf4")
     with pytest.raises(RunFileError, match="other.nc: not a bnn-mnist-run file"):
         store.load_run(tmp_path / "other.nc")
 
@@ -65,15 +65,44 @@ def test_other_schema_version(tmp_path, run, version, message):
 def test_version_1_is_upgraded_to_the_full_data_elbo(tmp_path, run):
     run.attrs.update(schema_version=1, n_train=1000, batch_size=10, final_elbo=-3.5)
     elbo = run["optimization"]["elbo"].values.copy()
-    path = store.save_run(run, tmp_path / "old.nc")
-    with pytest.raises(RunFileError, match="old.nc: schema version 1 records the ELBO per mini-batch; `bnn upgrade"):
+    path = store.save_run(run.drop_nodes("uncertainty"), tmp_path / "old.nc")
+    with pytest.raises(RunFileError, match=r"old.nc: schema version 1 is older .* `bnn upgrade old.nc` .*"
+                                           r"\(the ELBO on the full-data scale, the stored uncertainty measures;"):
         store.load_run(path)
     assert store.upgrade_run(path) is True
     back = store.load_run(path)
     np.testing.assert_allclose(back["optimization"]["elbo"].values, elbo * 100, rtol=1e-6)
     assert back.attrs["final_elbo"] == pytest.approx(-350.0)
+    xr.testing.assert_identical(back["uncertainty"].to_dataset(), run["uncertainty"].to_dataset())
     assert store.upgrade_run(path) is False, "a current file is left as it is"
     np.testing.assert_allclose(store.load_run(path)["optimization"]["elbo"].values, elbo * 100, rtol=1e-6)
+
+
+def test_version_2_is_upgraded_with_the_uncertainty_measures(tmp_path, run):
+    old = run.drop_nodes("uncertainty")
+    old.attrs["schema_version"] = 2
+    path = store.save_run(old, tmp_path / "v2.nc")
+    with pytest.raises(RunFileError, match=r"v2.nc: schema version 2 is older .* \(the stored uncertainty measures; "
+                                           r"nothing else changes\)"):
+        store.load_run(path)
+    assert store.upgrade_run(path) is True
+    back = store.load_run(path)
+    xr.testing.assert_identical(back["uncertainty"].to_dataset(), run["uncertainty"].to_dataset())
+    xr.testing.assert_equal(back["optimization"].to_dataset(), run["optimization"].to_dataset())
+
+
+def test_stored_measures_are_those_of_core_uncertainty(run):
+    predictions = run["predictions"]
+    labels = predictions["label"].values.reshape(-1, predictions.sizes["digit"])
+    true = run["predictions_constant_data"]["true_label"].values
+    stored = run["uncertainty"]
+    assert set(stored.data_vars) == set(uncertainty.MEASURES)
+    for name, label in uncertainty.MEASURES.items():
+        values = uncertainty.measure(name, labels, predictions["probability"].values,
+                                     predictions["expected_entropy"].values)
+        np.testing.assert_allclose(stored[name].values, values, rtol=1e-6)
+        assert stored[name].dtype == np.float32 and stored[name].attrs["long_name"] == label
+        assert stored[name].attrs["auroc"] == uncertainty.auroc(values, uncertainty.mode_label(labels) != true)
 
 
 def test_missing_group(tmp_path, run):
@@ -123,7 +152,7 @@ def test_listing_checks_the_layout_as_loading_does(tmp_path, run):
         with pytest.raises(RunFileError) as loading:
             store.load_run(tmp_path / f"{name}.nc")
         assert summaries[name].error, name
-        if name != "truncated":  # h5py and xarray word a damaged file differently; both say "corrupt or truncated"
+        if name != "truncated":  # netCDF4 and xarray word a damaged file differently; both say "corrupt or truncated"
             assert summaries[name].error == str(loading.value)
         else:
             assert "corrupt or truncated" in summaries[name].error and "corrupt or truncated" in str(loading.value)
