@@ -85,14 +85,13 @@ def evaluate_predictions(
         "expected_entropy": expected_entropy,
         "accuracy_mode": float((predicted == labels).mean()),
         "accuracy_mean": float((mean_p.argmax(axis=1) == labels).mean()),
-        "auroc": uncertainty.auroc(uncertainty.chi_square(drawn), predicted != labels),
         "predict_time_s": elapsed,
     }
 
 
 def _assemble(attrs: dict, elbo: np.ndarray, means: dict, sds: dict, hyper: dict, evaluation: dict, data_x, data_y):
     return store.build_run(
-        attrs=attrs | {k: evaluation[k] for k in ("accuracy_mode", "accuracy_mean", "auroc", "predict_time_s")},
+        attrs=attrs | {k: evaluation[k] for k in ("accuracy_mode", "accuracy_mean", "predict_time_s")},
         elbo=elbo,
         means=means,
         sds=sds,
