@@ -646,12 +646,12 @@ def table(result: dict) -> str:
         return f"skipped: {result['skipped']}"
     lines = [f"Served: {result['runs']}; the Digits tab of `{result['run_opened']}`.", "",
              "| measure | value |", "|---|---|",
-             f"| cold start, median of starts 2 to {COLD_STARTS}: process start to server listening (`--warm`) "
-             f"| {result['server_listening_s']:.1f} s |",
+             (f"| cold start, median of starts 2 to {COLD_STARTS}: process start to server listening (`--warm`) "
+              f"| {result['server_listening_s']:.1f} s |"),
              f"| cold start, median: process start to page served (response start) | {result['page_served_s']:.1f} s |",
              f"| cold start, median: process start to first render | {result['cold_start_s']:.1f} s |",
-             f"| cold start, first start (packages read from disk): process start to first render "
-             f"| {result['cold_start_first_s']:.1f} s |",
+             (f"| cold start, first start (packages read from disk): process start to first render "
+              f"| {result['cold_start_first_s']:.1f} s |"),
              f"| page open on the ready server, fresh browser context (tab bar visible) | {result['page_open_s']:.1f} s |",
              f"| server memory after two pages opened | {result['server_rss_mb_after_first_session']:.0f} MiB |"]
     selection = result["selection"]
