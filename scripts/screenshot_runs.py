@@ -10,46 +10,18 @@ headless Chromium (Debian's, at /usr/bin/chromium) at 1280x800, and writes ``<ta
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core import store  # noqa: E402
+from core import store
+from dashboard.serving import VIEWPORT, ServerError, launch_chromium, serve_dashboard
 
-CHROMIUM = "/usr/bin/chromium"
+START_TIMEOUT_S = 120.0  # the warm-up session loads a shipped run, larger than the tests' synthetic ones
 RENDER_WAIT_S = 3.0  # plots draw on canvases after the tab's DOM appears
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _serve(runs: Path, port: int) -> subprocess.Popen:
-    command = [sys.executable, "-m", "panel", "serve", "dashboard/app.py", "--address", "127.0.0.1", "--port",
-               str(port), "--allow-websocket-origin", f"127.0.0.1:{port}", "--warm", "--args", "--runs", str(runs)]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/app", timeout=5):
-                return process
-        except OSError:
-            if process.poll() is not None:
-                raise SystemExit(f"panel serve exited with {process.returncode}")
-            time.sleep(0.5)
-    os.killpg(process.pid, signal.SIGTERM)
-    raise SystemExit("panel serve did not answer within 120 s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,15 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     names = [r.name for r in store.list_runs(args.runs) if not r.error]
     args.out.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
-    server = _serve(args.runs, port)
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
+        with serve_dashboard(args.runs, timeout_s=START_TIMEOUT_S) as app, sync_playwright() as playwright:
+            browser = launch_chromium(playwright)
+            page = browser.new_page(viewport=VIEWPORT)
             for name in names:
                 for tab in args.tabs.split(","):
-                    page.goto(f"http://127.0.0.1:{port}/app?run={name}&tab={tab}")
+                    page.goto(f"{app.url}?run={name}&tab={tab}")
                     page.locator(".bk-tab").first.wait_for(timeout=60_000)
                     if tab == "elbo":  # on a log scale of -ELBO the tail, where convergence shows, is readable
                         page.locator(".bk-Checkbox", has_text="Log scale").locator("input").click()
@@ -79,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
                     page.screenshot(path=path)
                     print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path, flush=True)
             browser.close()
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
+    except ServerError as exc:
+        raise SystemExit(str(exc)) from None
     return 0
 
 

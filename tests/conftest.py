@@ -30,7 +30,7 @@ def mnist(mnist_dir):
 def run_folder(tmp_path):
     """A folder with a hierarchical MLP run and a fixed-prior CNN run, written by core.store."""
     from core import store
-    from tests.synthetic import synthetic_run
+    from core.synthetic import synthetic_run
 
     store.save_run(synthetic_run("mlp", "hierarchical", seed=1), tmp_path / "mlp-hier.nc")
     store.save_run(synthetic_run("cnn", "normal", seed=2), tmp_path / "cnn-normal.nc")

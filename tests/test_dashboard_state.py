@@ -14,10 +14,10 @@ import xarray as xr
 
 from core import store
 from core.uncertainty import MEASURES
+from core.synthetic import synthetic_run
 from dashboard import rundata
 from dashboard.app import DEFAULT_FOLDER, runs_folder
 from dashboard.state import PAGE_SIZE, RunBrowser
-from tests.synthetic import synthetic_run
 
 ROOT = Path(__file__).resolve().parent.parent
 

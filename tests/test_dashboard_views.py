@@ -15,11 +15,11 @@ from bokeh.document import Document
 from PIL import Image
 
 from core import store
+from core.synthetic import synthetic_run
 from dashboard import views
 from dashboard.app import create_app
 from dashboard.gallery import DigitGallery, digit_uri
 from dashboard.state import PAGE_SIZE, TABS, RunBrowser
-from tests.synthetic import synthetic_run
 
 
 @pytest.fixture(scope="module")

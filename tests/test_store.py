@@ -6,7 +6,7 @@ import xarray as xr
 
 from core import store, uncertainty
 from core.store import RunFileError, _umask
-from tests.synthetic import synthetic_run
+from core.synthetic import synthetic_run
 
 
 @pytest.fixture

@@ -4,40 +4,16 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from core import store
-from tests.synthetic import synthetic_run
+from core.synthetic import synthetic_run
+from dashboard.serving import CHROMIUM, VIEWPORT, launch_chromium, serve_dashboard
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-STARTUP_TIMEOUT_S = 60
-VIEWPORT = {"width": 1280, "height": 800}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -53,66 +29,27 @@ def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(runs_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of the app served on a free local port; the server is stopped after the module."""
-    port = _free_port()
     log_path = tmp_path_factory.mktemp("server") / "panel.log"
-    env = {k: v for k, v in os.environ.items() if k != "BNN_RUNS_DIR"}
-    command = [
-        sys.executable,
-        "-m",
-        "panel",
-        "serve",
-        "dashboard/app.py",
-        "--address",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--allow-websocket-origin",
-        f"127.0.0.1:{port}",
-        "--warm",
-        "--args",
-        "--runs",
-        str(runs_dir),
-    ]
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{port}/app"
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"panel serve exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"panel serve did not answer within {STARTUP_TIMEOUT_S} s:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield url
-    finally:
-        # the server runs in its own process group: stop it and anything it started
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+    with serve_dashboard(runs_dir, log_path=log_path) as app:
+        yield app.url
 
 
 @pytest.fixture(scope="module")
-def chromium():
-    """A headless Chromium for the module (Playwright cannot download browsers here: use Debian's)."""
+def playwright():
+    """Playwright's sync API for the module (it cannot download browsers here: Debian's Chromium is used)."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium to run the browser tests")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+        yield playwright
+
+
+@pytest.fixture(scope="module")
+def chromium(playwright):
+    """A headless Chromium for the module."""
+    browser = launch_chromium(playwright)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture

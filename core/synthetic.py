@@ -1,13 +1,19 @@
-"""A small but complete run, written by core's own store, for tests that need a run file."""
+"""A small but complete run built without training, for the tests, benchmarks and screenshots that need a run file.
+
+It is built by core's own store (:func:`core.store.build_run`), so it has every part a trained run
+has; it imports neither PyMC nor the dashboard.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import xarray as xr
 
-from core import predict, store
-from core.architecture import cnn_spec, mlp_spec, param_specs, spec_to_json
-from core.uncertainty import mode_label
+from . import predict, store
+from .architecture import cnn_spec, mlp_spec, param_specs, spec_to_json
+from .uncertainty import mode_label
+
+__all__ = ["synthetic_run"]
 
 
 def synthetic_run(model: str = "mlp", prior: str = "hierarchical", n_digits: int = 300, seed: int = 0) -> xr.DataTree:
@@ -39,8 +45,8 @@ def synthetic_run(model: str = "mlp", prior: str = "hierarchical", n_digits: int
     probs = 0.5 * probs + 0.5 * onehot[None] * (rng.random((20, n_digits, 1)) > 0.2)
     probs /= probs.sum(-1, keepdims=True)
     drawn, mean_p, exp_h = predict.summarize_draws(probs)
-    for name in hyper_mean:
-        means[name] = xr.DataArray(np.float32(hyper_mean[name]), attrs={"transform": "log"})
+    for name, mean in hyper_mean.items():
+        means[name] = xr.DataArray(np.float32(mean), attrs={"transform": "log"})
         sds[name] = xr.DataArray(np.float32(hyper_sd[name]), attrs={"transform": "log"})
     iterations = 2000
     elbo = -(5e4 * np.exp(-np.arange(iterations) / 300) + 2e4 + rng.normal(0, 500, iterations))
