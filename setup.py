@@ -32,7 +32,7 @@ setup(
         "dask[distributed]>=2024.1",
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-timeout>=2.3", "playwright>=1.45", "psutil>=5.9"],
+        "test": ["pytest>=8", "pytest-timeout>=2.3", "playwright>=1.45", "psutil>=5.9", "hypothesis>=6.100", "ruff>=0.6"],
         "bench": ["numpyro>=0.15", "psutil>=5.9"],
     },
     entry_points={"console_scripts": ["bnn=core.cli:main"]},

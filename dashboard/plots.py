@@ -58,13 +58,23 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
     """Trailing moving average over ``window`` steps, only where the window is full.
 
     values : (n,) -> (n - window + 1,); a window longer than the data is cut to its length.
+    Non-finite values (NaN, inf) are left out of each mean; a window with none finite gives NaN.
     """
     values = np.asarray(values, dtype=np.float64)
     window = max(1, min(int(window), len(values)))
+    finite = np.isfinite(values)
     if window == 1:
-        return values
-    cumsum = np.cumsum(np.concatenate([[0.0], values]))
-    return (cumsum[window:] - cumsum[:-window]) / window
+        return np.where(finite, values, np.nan)
+    sums = np.cumsum(np.concatenate([[0.0], np.where(finite, values, 0.0)]))
+    counts = np.cumsum(np.concatenate([[0], finite]))
+    n = counts[window:] - counts[:-window]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, (sums[window:] - sums[:-window]) / n, np.nan)
+
+
+def nonfinite_iterations(elbo: xr.DataArray) -> np.ndarray:
+    """The iterations whose stored ELBO is NaN or infinite. elbo : (iteration,) -> (k,)"""
+    return elbo["iteration"].values[~np.isfinite(elbo.values)]
 
 
 def elbo_curve(
@@ -80,7 +90,9 @@ def elbo_curve(
     elbo : (iteration,) with coordinate ``iteration`` (1..N). Each smoothed point sits at the last
     iteration of its window, so the curve has ``N - start + 1 - window + 1`` points (thinned by a
     stride to at most ``max_points``: a browser draws 4,000 points as well as 100,000).
-    With ``log_scale`` the curve is −ELBO on a log axis; points where −ELBO <= 0 are dropped.
+    Non-finite values are left out of the means (see :func:`smooth`); where a window holds none,
+    the curve has a gap. With ``log_scale`` the curve is −ELBO on a log axis; points where
+    −ELBO <= 0 are dropped.
     """
     tail = elbo.sel(iteration=slice(start, None))
     values = smooth(tail.values, window)
@@ -89,11 +101,28 @@ def elbo_curve(
     iterations, values = iterations[::stride], values[::stride]
     if log_scale:
         values = -values
-        keep = values > 0
+        keep = ~(values <= 0)  # NaN kept: it is a gap, not a point
         curve = hv.Curve((iterations[keep], values[keep]), ITERATION, NEG_ELBO, label=label)
         return curve.opts(logy=True, line_width=1.5, tools=["hover"], height=380, **_COMMON)
     curve = hv.Curve((iterations, values), ITERATION, ELBO, label=label)
     return curve.opts(line_width=1.5, tools=["hover"], height=380, **_COMMON)
+
+
+def nonfinite_runs(iterations: np.ndarray) -> list[tuple[int, int]]:
+    """Consecutive stretches ``(first, last)`` of sorted iterations (k,), e.g. of non-finite ELBO values."""
+    if len(iterations) == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(iterations) > 1)
+    firsts = np.concatenate([[iterations[0]], iterations[breaks + 1]])
+    lasts = np.concatenate([iterations[breaks], [iterations[-1]]])
+    return [(int(f), int(last)) for f, last in zip(firsts, lasts)]
+
+
+def nonfinite_marks(runs: list[tuple[int, int]]) -> hv.VLines:
+    """A red vertical line at the first iteration of each stretch of non-finite ELBO values: a band
+    one iteration wide would be narrower than a pixel on a 30,000-iteration axis."""
+    firsts = np.array([first for first, _ in runs], dtype=float)
+    return hv.VLines(firsts, kdims=[ITERATION], label="NaN or infinite ELBO").opts(color="#d62728", line_width=1.5)
 
 
 def hdi(samples: np.ndarray, prob: float = 0.94) -> tuple[float, float]:

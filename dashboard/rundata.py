@@ -22,6 +22,7 @@ from core import predict, store, uncertainty
 from core.architecture import param_specs, spec_from_json
 
 from . import plots
+from .text import literal
 
 __all__ = [
     "RunData",
@@ -184,8 +185,9 @@ def gallery_order(
 
 
 @functools.lru_cache(maxsize=512)
-def _probabilities(path: str, mtime_ns: int, digit: int, n_draws: int) -> np.ndarray:
-    data = load_run_data(path, mtime_ns)
+def _probabilities(data: RunData, digit: int, n_draws: int) -> np.ndarray:
+    # from the loaded run, never from its file again: a file damaged or replaced while the app serves
+    # must not break the page of a session that opened it intact
     probs = predict.run_probabilities(data.run, data.images[digit][None], n_draws=n_draws, seed=digit)[:, 0]
     probs.setflags(write=False)
     return probs
@@ -194,10 +196,11 @@ def _probabilities(path: str, mtime_ns: int, digit: int, n_draws: int) -> np.nda
 def inspector_probabilities(data: RunData, digit: int, n_draws: int = INSPECTOR_DRAWS) -> np.ndarray:
     """Class probabilities of one digit under ``n_draws`` fresh draws from the run's approximation.
 
-    Returns (draw, class). Cached per run file and digit, so a digit revisited, or opened by
-    several sessions, is computed once; seeded by the digit, so it is reproducible.
+    Returns (draw, class). Cached per loaded run (``RunData`` hashes by identity, and every session
+    shares the one ``load_run_data`` gives) and digit, so a digit revisited, or opened by several
+    sessions, is computed once; seeded by the digit, so it is reproducible.
     """
-    return _probabilities(str(data.path), data.mtime_ns, int(digit), n_draws)
+    return _probabilities(data, int(digit), n_draws)
 
 
 _PRIOR_FORMS = {
@@ -207,19 +210,21 @@ _PRIOR_FORMS = {
 
 
 def fixed_prior_note(data: RunData) -> str | None:
-    """For a run without hyperprior draws, a sentence giving its prior and fixed parameters; else None."""
+    """For a run without hyperprior draws, a Markdown sentence giving its prior and fixed parameters
+    (the file's values as literal text); else None."""
     if data.hierarchical:
         return None
     prior = data.attrs.get("prior", "unknown")
     params = data.attrs.get("prior_params") or {}
     if isinstance(params, dict):
         values = ", ".join(
-            f"{key} = {value:.4g}" if isinstance(value, float) else f"{key} = {value}" for key, value in params.items()
+            f"{literal(key)} = {value:.4g}" if isinstance(value, float) else f"{literal(key)} = {literal(value)}"
+            for key, value in params.items()
         )
     else:
-        values = str(params)
+        values = literal(params)
     form = _PRIOR_FORMS.get(prior, "")
     return (
-        f"This run's prior is **{prior}**{f' ({form})' if form else ''} with fixed parameters: "
+        f"This run's prior is **{literal(prior)}**{f' ({form})' if form else ''} with fixed parameters: "
         f"{values or 'none recorded'}. There is no hyperprior: nothing to show here."
     )

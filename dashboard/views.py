@@ -21,14 +21,17 @@ from .gallery import DigitGallery, digit_uri
 from .inspector_charts import SpreadChart, VoteChart
 from .rundata import RunData
 from .state import TABS, RunBrowser
+from .text import literal
 
 __all__ = [
+    "SERVE_COMMAND",
     "TRAIN_COMMAND",
     "accuracy_view",
     "digits_view",
     "elbo_view",
     "empty_view",
     "hyperprior_view",
+    "refused_view",
     "run_details",
     "runs_table",
     "runs_view",
@@ -38,7 +41,12 @@ __all__ = [
     "weights_view",
 ]
 
-TRAIN_COMMAND = "python -m core train --model mlp --prior normal --iterations 2000 --out cached_traces"
+TRAIN_COMMAND = "bnn train --model mlp --prior normal --iterations 2000 --out cached_traces"
+# loopback only: without --address the server would listen on every interface (see SECURITY.md)
+SERVE_COMMAND = (
+    "panel serve dashboard/app.py --address 127.0.0.1 --port 5006 --allow-websocket-origin 127.0.0.1:5006 "
+    "--args --runs DIR"
+)
 
 
 def _plot(obj, **kwargs) -> pn.pane.HoloViews:
@@ -158,14 +166,14 @@ def runs_view(browser: RunBrowser) -> pn.viewable.Viewable:
     run's details next to the comparison run's."""
     errors = [
         pn.pane.Alert(
-            f"Unusable file: {s.error}", alert_type="danger", sizing_mode="stretch_width", css_classes=["run-error"]
+            f"Unusable file: {literal(s.error)}", alert_type="danger", sizing_mode="stretch_width", css_classes=["run-error"]
         )
         for s in browser.errors
     ]
 
     def details(run: str, compare: str) -> pn.viewable.Viewable:
         runs = browser.shown
-        title = f"### {run}" + (f" compared with {compare}" if len(runs) > 1 else "")
+        title = f"### {literal(run)}" + (f" compared with {literal(compare)}" if len(runs) > 1 else "")
         body = [pn.pane.Markdown(title)]
         if len(runs) > 1:
             body.append(
@@ -176,7 +184,7 @@ def runs_view(browser: RunBrowser) -> pn.viewable.Viewable:
 
     return pn.Column(
         pn.pane.Markdown(
-            f"## Runs in `{browser.folder}`\nChoose the run in the sidebar; "
+            f"## Runs in {literal(browser.folder)}\nChoose the run in the sidebar; "
             "pick a second run under *Compare with* to see them side by side."
         ),
         _table(runs_table(browser), index=False, sizing_mode="stretch_width", css_classes=["runs-table"]),
@@ -192,8 +200,26 @@ def runs_view(browser: RunBrowser) -> pn.viewable.Viewable:
 def _elbo_overlay(browser: RunBrowser, window: int, start: int, log_scale: bool) -> hv.Overlay:
     runs = browser.shown
     curves = [plots.elbo_curve(d.elbo, window, start, log_scale, label=d.name) for d in runs]
+    gaps = plots.nonfinite_runs(plots.nonfinite_iterations(browser.data.elbo.sel(iteration=slice(start, None))))
+    if gaps:
+        curves.append(plots.nonfinite_marks(gaps))
     title = f"ELBO per iteration, trailing mean of {window} iteration{'s' if window > 1 else ''}"
     return hv.Overlay(curves).opts(title=title, legend_position="bottom_right" if not log_scale else "top_right")
+
+
+def _nonfinite_note(elbo) -> str:
+    """A warning naming where a stored ELBO history is NaN or infinite, or "" when it is all finite."""
+    iterations = plots.nonfinite_iterations(elbo)
+    if not len(iterations):
+        return ""
+    stretches = plots.nonfinite_runs(iterations)
+    shown = ", ".join(f"{a:,}" if a == b else f"{a:,}–{b:,}" for a, b in stretches[:5])
+    more = f" and {len(stretches) - 5:,} more stretches" if len(stretches) > 5 else ""
+    return (
+        f"\n\n**Warning: {len(iterations):,} of the {len(elbo):,} stored ELBO values are NaN or infinite** "
+        f"(iterations {shown}{more}; red lines). The curve leaves them out of its means and has a gap where "
+        "a window holds none; the file's history is damaged, or the fit diverged there."
+    )
 
 
 def elbo_view(browser: RunBrowser) -> pn.viewable.Viewable:
@@ -215,7 +241,7 @@ def elbo_view(browser: RunBrowser) -> pn.viewable.Viewable:
             f"Final ELBO (mean of the last 5 % of iterations): **{final}** nats; relative change from the 5 % "
             f"before: **{change}**. Drag *Start at iteration* to zoom into the tail (the post plots from "
             "iteration 10,000 on)."
-        )
+        ) + _nonfinite_note(browser.data.elbo)
 
     bound = pn.bind(
         plot,
@@ -226,7 +252,10 @@ def elbo_view(browser: RunBrowser) -> pn.viewable.Viewable:
         browser.param.log_scale,
     )
     return pn.Column(
-        controls, pn.pane.Markdown(pn.bind(summary, browser.param.run)), _plot(bound), sizing_mode="stretch_width"
+        controls,
+        pn.pane.Markdown(pn.bind(summary, browser.param.run), css_classes=["elbo-summary"]),
+        _plot(bound),
+        sizing_mode="stretch_width",
     )
 
 
@@ -250,13 +279,13 @@ def hyperprior_view(browser: RunBrowser) -> pn.viewable.Viewable:
         names = [f"{t}_sd" for t in _layer_tensors(data, layer) if f"{t}_sd" in data.hyperpriors]
         histograms = [_plot(plots.hyperprior_histogram(data.hyperpriors[n], n)) for n in names]
         rows = "\n".join(
-            f"| {n} | {np.mean(data.hyperpriors[n]):.4g} | {lo:.4g} – {hi:.4g} |"
+            f"| {literal(n)} | {np.mean(data.hyperpriors[n]):.4g} | {lo:.4g} – {hi:.4g} |"
             for n in names
             for lo, hi in [plots.hdi(data.hyperpriors[n])]
         )
         return pn.Column(
             pn.pane.Markdown(
-                f"### Layer {layer}: posterior of the prior sd of its weights (W) and biases (b)\n"
+                f"### Layer {literal(layer)}: posterior of the prior sd of its weights (W) and biases (b)\n"
                 "Histogram of the posterior draws; line: mean; band: 94 % highest density interval.\n\n"
                 f"| Hyperprior | Mean | 94 % HDI |\n|---|---|---|\n{rows}",
                 css_classes=["hyperprior-stats"],
@@ -282,7 +311,7 @@ def weights_view(browser: RunBrowser) -> pn.viewable.Viewable:
             mean, sd = data.weights[name]
             size = data.run["variational_mean"][name].size
             sampled = f" (a random {len(mean):,} of them)" if len(mean) < size else ""
-            parts.append(pn.pane.Markdown(f"### {name}: {size:,} weights{sampled}"))
+            parts.append(pn.pane.Markdown(f"### {literal(name)}: {size:,} weights{sampled}"))
             parts.append(_plot(plots.weight_histograms(mean, sd, name).opts(shared_axes=False)))
             if name.endswith(".W"):
                 parts.append(_plot(plots.weight_scatter(mean, sd, name)))
@@ -301,7 +330,7 @@ def _accuracy_line(data: RunData) -> str:
     mode = attrs.get("accuracy_mode", float(data.correct.mean()))
     mean = attrs.get("accuracy_mean", math.nan)
     return (
-        f"**{data.name}**: {100 * mode:.2f} % (mode of the draws' labels), "
+        f"**{literal(data.name)}**: {100 * mode:.2f} % (mode of the draws' labels), "
         f"{_number(100 * mean, '.2f')} % (mean predictive probability), on {data.n_digits:,} test digits"
     )
 
@@ -343,7 +372,7 @@ def uncertainty_view(browser: RunBrowser) -> pn.viewable.Viewable:
 
     def header(run: str, compare: str, measure: str) -> str:
         runs = browser.shown
-        aurocs = ", ".join(f"{d.name}: **{_number(d.auroc[measure], '.3f')}**" for d in runs)
+        aurocs = ", ".join(f"{literal(d.name)}: **{_number(d.auroc[measure], '.3f')}**" for d in runs)
         return (
             f"### {MEASURES[measure]}\nAUROC for telling misclassified from correct digits by this measure "
             f"(0.5 = no better than chance, 1 = every error more uncertain than every correct digit): {aurocs}"
@@ -482,7 +511,7 @@ def digits_view(browser: RunBrowser) -> pn.viewable.Viewable:
 def sidebar(browser: RunBrowser) -> list[pn.viewable.Viewable]:
     """Run, comparison run and measure selectors, and the browser's notices."""
     notice = pn.pane.Alert(
-        browser.param.notice,
+        pn.bind(literal, browser.param.notice),
         alert_type="warning",
         visible=pn.bind(bool, browser.param.notice),
         css_classes=["notice"],
@@ -538,15 +567,25 @@ def empty_view(browser: RunBrowser) -> pn.viewable.Viewable:
     """What to show when the folder holds no usable run: how to make one, and the unusable files."""
     where = "does not exist" if not browser.folder.is_dir() else "holds no usable run"
     errors = [
-        pn.pane.Alert(f"Unusable file: {s.error}", alert_type="danger", css_classes=["run-error"])
+        pn.pane.Alert(f"Unusable file: {literal(s.error)}", alert_type="danger", css_classes=["run-error"])
         for s in browser.errors
     ]
     return pn.Column(
         pn.pane.Markdown(
-            f"## No runs yet\nThe folder `{browser.folder}` {where}. Train a run (a few minutes on a CPU) with\n\n"
-            f"```bash\n{TRAIN_COMMAND}\n```\n\nthen reload this page. To browse another folder, start the app with "
-            "`panel serve dashboard/app.py --args --runs DIR` or set `BNN_RUNS_DIR`."
+            f"## No runs yet\nThe folder {literal(browser.folder)} {where}. Train a run (a few minutes on a CPU) "
+            f"with\n\n```bash\n{TRAIN_COMMAND}\n```\n\nthen reload this page. To browse another folder, start the "
+            f"app with\n\n```bash\n{SERVE_COMMAND}\n```\n\nor set `BNN_RUNS_DIR`."
         ),
         *errors,
         sizing_mode="stretch_width",
+    )
+
+
+def refused_view(host: str, allowed_hosts: tuple[str, ...]) -> pn.viewable.Viewable:
+    """What a page asked for under a host name the app does not answer to shows instead of any run."""
+    return pn.pane.Markdown(
+        f"## Not served under this name\nThis dashboard answers only to {literal(', '.join(allowed_hosts))}; "
+        f"this page was asked for as {literal(host)}. To serve it under another name (behind a proxy), "
+        "start it with `--args --allow-host NAME` as well; see SECURITY.md.",
+        css_classes=["refused"],
     )

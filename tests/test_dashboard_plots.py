@@ -24,6 +24,30 @@ def test_smooth_is_a_trailing_mean_over_full_windows():
     assert len(plots.smooth(np.arange(3.0), 50)) == 1  # window cut to the data
 
 
+def test_smooth_leaves_nonfinite_values_out_instead_of_spreading_them():
+    values = np.arange(10.0)
+    values[3], values[7] = np.nan, np.inf
+    out = plots.smooth(values, 2)
+    np.testing.assert_allclose(out, [0.5, 1.5, 2.0, 4.0, 4.5, 5.5, 6.0, 8.0, 8.5])
+    gap = plots.smooth(np.array([1.0, np.nan, np.nan, 4.0]), 2)
+    assert np.isnan(gap[1]) and gap[0] == 1.0 and gap[2] == 4.0  # a window with nothing finite is a gap
+    assert np.isnan(plots.smooth(np.array([1.0, -np.inf]), 1)[1])
+
+
+def test_nonfinite_elbo_values_are_found_and_grouped():
+    history = elbo(100)
+    history[[9, 10, 11, 49]] = [np.nan, np.inf, -np.inf, np.nan]
+    iterations = plots.nonfinite_iterations(history)
+    np.testing.assert_array_equal(iterations, [10, 11, 12, 50])
+    assert plots.nonfinite_runs(iterations) == [(10, 12), (50, 50)]
+    assert plots.nonfinite_runs(iterations[:0]) == []
+    marks = plots.nonfinite_marks([(10, 12), (50, 50)])
+    np.testing.assert_array_equal(marks.dimension_values(0), [10, 50])
+    curve = plots.elbo_curve(history, window=5)
+    finite = curve.dimension_values("elbo")
+    assert np.isfinite(finite).all() and len(finite) == 96  # one NaN no longer blanks every later point
+
+
 @pytest.mark.parametrize("window, start", [(1, 1), (50, 1), (10, 901), (200, 500)])
 def test_elbo_curve_length_after_smoothing_and_start(window, start):
     curve = plots.elbo_curve(elbo(1000), window=window, start=start)

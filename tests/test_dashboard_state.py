@@ -11,12 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core import store
-from core.uncertainty import MEASURES
 from core.synthetic import synthetic_run
+from core.uncertainty import MEASURES
 from dashboard import rundata
-from dashboard.app import DEFAULT_FOLDER, runs_folder
 from dashboard.state import PAGE_SIZE, RunBrowser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,12 +43,6 @@ def browser(folder) -> RunBrowser:
 def test_dashboard_does_not_import_training_code():
     code = "import dashboard.app, sys; assert 'pymc' not in sys.modules and 'pytensor' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
-
-
-def test_runs_folder_from_args_then_env_then_default(tmp_path):
-    assert runs_folder(["--runs", str(tmp_path)], {"BNN_RUNS_DIR": "/elsewhere"}) == tmp_path
-    assert runs_folder([], {"BNN_RUNS_DIR": str(tmp_path)}) == tmp_path
-    assert runs_folder([], {}) == DEFAULT_FOLDER == ROOT / "cached_traces"
 
 
 def test_listing_keeps_unusable_files_with_their_messages(browser):
@@ -192,3 +187,35 @@ def test_inspector_probabilities_are_cached_draws_per_class(browser):
     assert probs.shape == (100, 10)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
     assert rundata.inspector_probabilities(browser.data, 7) is probs
+
+
+def test_a_file_damaged_while_served_keeps_the_open_session_consistent(tmp_path):
+    import panel as pn
+
+    store.save_run(synthetic_run("mlp", "hierarchical", n_digits=80, seed=5), tmp_path / "a.nc")
+    store.save_run(synthetic_run("cnn", "normal", n_digits=80, seed=6), tmp_path / "b.nc")
+    browser = RunBrowser(tmp_path)
+    data = browser.data
+    # the open run's file is truncated, and the app's cache lets go of it
+    with open(tmp_path / "a.nc", "r+b") as f:
+        f.truncate(1000)
+    pn.state.clear_caches()
+    browser.digit = 11
+    probs = rundata.inspector_probabilities(browser.data, browser.digit)  # from the loaded run, not the file
+    assert browser.data is data and probs.shape == (100, 10) and browser.notice == ""
+    # the damaged run is dropped with a message as soon as the session asks for it again
+    browser.run = "b"
+    browser.run = "a"
+    assert browser.run == "b" and "a.nc" in browser.notice and browser.param.run.objects == ["b"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.sampled_from(["run", "compare", "tab", "digit", "measure", "other"]), st.text(max_size=30)))
+def test_any_url_query_leaves_a_valid_state(folder, query):
+    browser = RunBrowser(folder)
+    notices = browser.apply_query(query)
+    assert browser.run in browser.param.run.objects and browser.compare in browser.param.compare.objects.values()
+    assert 0 <= browser.digit < browser.data.n_digits
+    for notice in notices:  # each rejected value is named, as typed, in its notice
+        key = notice.split("=", 1)[0].removeprefix("URL parameter ")
+        assert repr(query[key]) in notice
