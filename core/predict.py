@@ -26,7 +26,13 @@ import xarray as xr
 from .architecture import LayerSpec, param_specs, spec_from_json
 from .layers import activation, max_pool, patches
 
-__all__ = ["hyperprior_draws", "network_params", "run_probabilities", "sample_probabilities", "summarize_draws"]
+__all__ = [
+    "hyperprior_draws",
+    "network_params",
+    "run_probabilities",
+    "sample_probabilities",
+    "summarize_draws",
+]
 
 _ACTIVATION_BUDGET = 2**25  # floats of the largest intermediate array at a time (~128 MB of float32)
 _NORMAL_COST = 200  # one normal draw costs about as much as this many multiply-adds (NumPy, x86)
@@ -137,6 +143,39 @@ def _draw(rng: np.random.Generator, mu: np.ndarray, sd: np.ndarray, shape: tuple
     return out
 
 
+def _model_input(images: np.ndarray) -> np.ndarray:
+    """Checked digits as the networks take them: (digit, 28, 28) -> (digit, 28, 28, 1) float32,
+    integer pixels scaled by 1/256 as the training digits were (:meth:`core.data.MNIST.scale`).
+
+    Floats 0..255 are refused rather than passed on: the network would see saturated digits and
+    give confident, wrong predictions that nothing downstream could tell from right ones.
+    """
+    images = np.asarray(images)
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        one = "; for one digit pass image[None]" if images.shape == (28, 28) else ""
+        raise ValueError(f"images: expected shape (digit, 28, 28), got {images.shape}{one}")
+    integer = np.issubdtype(images.dtype, np.integer)
+    if not (integer or np.issubdtype(images.dtype, np.floating)):
+        raise ValueError(f"images: expected uint8 pixels 0..255 or floats in [0, 1], got dtype {images.dtype}; "
+                         "convert them to one of those")
+    if images.size and images.dtype != np.uint8:
+        # NaN propagates through min and max, and an infinity is one of them: two passes, no copy
+        low, high = images.min(), images.max()
+        if integer and (low < 0 or high > 255):
+            raise ValueError(f"images: integer pixels must lie in 0..255 (got min {low}, max {high}); "
+                             "rescale them to uint8 pixels 0..255")
+        if not integer and not (np.isfinite(low) and np.isfinite(high)):
+            raise ValueError("images: values must be finite (got NaN or infinity); "
+                             "give missing pixels the background value 0")
+        if not integer and (low < 0 or high > 1):
+            raise ValueError(f"images: float values must lie in [0, 1] (got min {low}, max {high}); "
+                             "pass uint8 pixels 0..255, or divide by 256 as in training")
+    x = images.astype(np.float32)
+    if integer:
+        x /= np.float32(256.0)
+    return x[..., None]
+
+
 def sample_probabilities(
     spec: list[LayerSpec],
     means: dict[str, np.ndarray],
@@ -147,12 +186,30 @@ def sample_probabilities(
 ) -> np.ndarray:
     """Predictive class probabilities of every digit under ``n_draws`` draws from the approximation.
 
-    images : (digit, 28, 28) uint8 (scaled by 1/256 as in training) or float32 already scaled
-    returns (draw, digit, class) float32
+    Parameters
+    ----------
+    spec, means, sds
+        The network and each parameter tensor's variational mean and sd (:func:`network_params`).
+    images : (digit, 28, 28)
+        uint8 pixels 0..255 (0 is the background), scaled by 1/256 as the training digits were;
+        other integer types must hold the same values. Or floats already scaled to [0, 1]:
+        ``pixels / 256`` is exactly what training saw. One digit is ``image[None]``.
+    n_draws
+        Networks drawn from the approximation.
+    seed
+        Of the draws: the same seed gives the same probabilities.
+
+    Returns
+    -------
+    (draw, digit, class) float32
+
+    Raises
+    ------
+    ValueError
+        ``images`` has another shape, a non-numeric dtype, NaN or infinite values, integers outside
+        0..255, or floats outside [0, 1] (pixels 0..255 as floats, say).
     """
-    images = np.asarray(images)
-    x = (images.astype(np.float32) / np.float32(256.0) if images.dtype == np.uint8 else images.astype(np.float32))
-    x = x.reshape(len(x), 28, 28, 1)
+    x = _model_input(images)
     n = len(x)
     rng = np.random.default_rng(seed)
     param_layers = [layer for layer in spec if layer.kind != "max_pool"]
@@ -228,6 +285,28 @@ def hyperprior_draws(mean: dict[str, float], sd: dict[str, float], n_draws: int 
 
 
 def run_probabilities(run: xr.DataTree, images: np.ndarray, n_draws: int = 100, seed: int = 0) -> np.ndarray:
-    """:func:`sample_probabilities` for a loaded run. images : (digit, 28, 28); returns (draw, digit, class)."""
+    """Predictive class probabilities of new digits under a loaded run (:func:`core.store.load_run`).
+
+    Parameters
+    ----------
+    images : (digit, 28, 28)
+        uint8 pixels 0..255 (0 is the background; as MNIST and a run's stored test digits are), or
+        floats already scaled to [0, 1]: ``pixels / 256`` is exactly what training saw. Other
+        integer types must hold values 0..255. One digit is ``image[None]``.
+    n_draws
+        Networks drawn from the approximation.
+    seed
+        Of the draws: the same seed gives the same probabilities.
+
+    Returns
+    -------
+    (draw, digit, class) float32
+
+    Raises
+    ------
+    ValueError
+        ``images`` has another shape, a non-numeric dtype, NaN or infinite values, integers outside
+        0..255, or floats outside [0, 1] (pixels 0..255 as floats, say).
+    """
     spec, means, sds = network_params(run)
     return sample_probabilities(spec, means, sds, images, n_draws=n_draws, seed=seed)

@@ -4,6 +4,7 @@ import pytest
 from core import predict
 from core.architecture import cnn_spec, mlp_spec, param_specs
 from core.layers import conv2d, dense, max_pool
+from core.synthetic import synthetic_run
 
 
 def params(spec, rng, sd=0.2):
@@ -104,3 +105,60 @@ def test_xla_convolution_gives_the_numpy_probabilities(local, monkeypatch):
     monkeypatch.setattr(predict, "_XLA_MIN_MACS", 0)
     xla_probs = predict.sample_probabilities(spec, means, sds, images, n_draws=4, seed=7)
     np.testing.assert_allclose(xla_probs, numpy_probs, rtol=1e-4, atol=1e-6)
+
+
+def test_pixels_as_uint8_other_integers_or_scaled_floats_give_the_same_probabilities():
+    """uint8 pixels are scaled by 1/256 as in training, so ``pixels / 256`` as floats is the same input;
+    integer types other than uint8 are pixels too (once taken as already scaled floats)."""
+    spec = mlp_spec((8,))
+    rng = np.random.default_rng(8)
+    means, sds = params(spec, rng)
+    pixels = rng.integers(0, 256, (5, 28, 28)).astype(np.uint8)
+    pixels[0, 0, 0], pixels[0, 0, 1] = 0, 255  # both ends of the range
+    expected = predict.sample_probabilities(spec, means, sds, pixels, n_draws=6, seed=9)
+    for same in (pixels.astype(np.float32) / 256, pixels / 256, pixels.astype(np.int64), pixels.tolist()):
+        np.testing.assert_array_equal(predict.sample_probabilities(spec, means, sds, same, n_draws=6, seed=9), expected)
+    one = np.ones((1, 28, 28), np.float32)  # floats may reach 1, just past the brightest pixel (255/256)
+    assert predict.sample_probabilities(spec, means, sds, one, n_draws=2).shape == (2, 1, 10)
+    assert predict.sample_probabilities(spec, means, sds, pixels[:0], n_draws=2).shape == (2, 0, 10)
+
+
+def test_run_probabilities_of_new_digits():
+    run = synthetic_run("mlp", "normal", n_digits=10)
+    pixels = run["predictions_constant_data"]["image"].values[:3]
+    probs = predict.run_probabilities(run, pixels, n_draws=7, seed=1)
+    assert probs.shape == (7, 3, 10) and probs.dtype == np.float32
+    np.testing.assert_allclose(probs.sum(-1), 1, rtol=1e-5)
+    np.testing.assert_array_equal(predict.run_probabilities(run, pixels / 256, n_draws=7, seed=1), probs)
+    with pytest.raises(ValueError, match=r"images: float values must lie in \[0, 1\] \(got min 0.0, max 255.0\); "
+                                         r"pass uint8 pixels 0..255, or divide by 256"):
+        predict.run_probabilities(run, pixels.astype(np.float32), n_draws=7)
+
+
+_DIGITS = np.zeros((2, 28, 28), np.float32)
+
+
+@pytest.mark.parametrize(("images", "message"), [
+    (_DIGITS + 255, (r"float values must lie in \[0, 1\] \(got min 255.0, max 255.0\); "
+                     r"pass uint8 pixels 0..255, or divide by 256")),
+    (_DIGITS - 0.5, r"float values must lie in \[0, 1\] \(got min -0.5, max -0.5\)"),
+    (np.where(np.arange(28) == 3, np.nan, _DIGITS), r"values must be finite \(got NaN or infinity\)"),
+    (np.where(np.arange(28) == 3, np.inf, _DIGITS), r"values must be finite"),
+    (np.where(np.arange(28) == 3, -np.inf, _DIGITS), r"values must be finite"),
+    (_DIGITS.astype(np.int16) + 256, r"integer pixels must lie in 0..255 \(got min 256, max 256\); rescale them"),
+    (_DIGITS.astype(np.int64) - 1, r"integer pixels must lie in 0..255 \(got min -1, max -1\)"),
+    (_DIGITS.astype(bool), r"expected uint8 pixels 0..255 or floats in \[0, 1\], got dtype bool"),
+    (_DIGITS.astype(np.complex64), r"got dtype complex64"),
+    (_DIGITS.astype(str), r"got dtype <U"),
+    (_DIGITS.astype(object), r"got dtype object"),
+    (_DIGITS[0], r"expected shape \(digit, 28, 28\), got \(28, 28\); for one digit pass image\[None\]"),
+    (_DIGITS.reshape(2, 784), r"expected shape \(digit, 28, 28\), got \(2, 784\)$"),
+    (_DIGITS[..., None], r"got \(2, 28, 28, 1\)$"),
+    (_DIGITS[:, :27], r"got \(2, 27, 28\)$"),
+], ids=["float-pixels", "negative", "nan", "inf", "minus-inf", "int-above-255", "int-negative", "bool", "complex",
+        "str", "object", "one-digit", "flat", "channel-axis", "27-rows"])
+def test_images_that_are_not_pixels_are_refused(images, message):
+    spec = mlp_spec((4,))
+    means, sds = params(spec, np.random.default_rng(10))
+    with pytest.raises(ValueError, match=r"^images: .*" + message):
+        predict.sample_probabilities(spec, means, sds, images, n_draws=2)
