@@ -84,14 +84,18 @@ class FitConfig:
                 raise ValueError(message)
 
 
+# How long a fit took, as checkpoints and FitResult hold it (defaults: nothing measured yet). The wall
+# time adds up over the parts of a resumed fit; the others are those of the last part that stepped.
+TIMING = {"wall_time_s": 0.0, "iterations_per_s": math.nan, "compile_time_s": math.nan, "backend": ""}
+
 # Settings added after runs were made: a run file without them was fitted as these say (a cosine to 0).
 SETTINGS_BEFORE = {"lr_floor": 0.0, "lr_hold": 0.0}
 
 PRESETS = {
     # the post's settings: PyMC3's windowed Adagrad, lr 0.01, eps 1.0, start weights ~ N(0, 1),
     # PyMC's default start sd softplus(0) = 0.69, float64 (as PyMC3 ran by default)
-    "blog": dict(optimizer="adagrad_window", learning_rate=0.01, epsilon=1.0, lr_schedule="constant",
-                 start="post", start_sigma=math.log(2.0), float="float64", iterations=50_000),
+    "blog": {"optimizer": "adagrad_window", "learning_rate": 0.01, "epsilon": 1.0, "lr_schedule": "constant",
+             "start": "post", "start_sigma": math.log(2.0), "float": "float64", "iterations": 50_000},
 }
 
 
@@ -112,10 +116,10 @@ class FitResult:
 
     approx: object
     elbo: np.ndarray
-    wall_time_s: float
-    iterations_per_s: float
-    compile_time_s: float  # PyTensor's compile and the first step (where JAX compiles)
-    backend: str
+    wall_time_s: float  # stepping time of every part of the fit (a resumed fit has several), compiling excluded
+    iterations_per_s: float  # stepping speed of the last part that stepped
+    compile_time_s: float  # of that part: PyTensor's compile and the first step (where JAX compiles)
+    backend: str  # of that part
     interrupted: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -124,12 +128,16 @@ class FitResult:
 class StartState:
     """A fit to continue without its checkpoint, e.g. from a run file on another machine: each
     tensor's variational mean and sd by name (hyperpriors by their name without ``_log__``, on the
-    log scale), the ELBO history and the wall time so far. The optimizer's state starts afresh."""
+    log scale), the ELBO history, and the timing so far (as in :class:`FitResult`; NaN where a file
+    does not hold it). The optimizer's state starts afresh."""
 
     means: dict[str, np.ndarray]
     sds: dict[str, np.ndarray]
     elbo: list[float]
     wall_time_s: float
+    iterations_per_s: float = math.nan
+    compile_time_s: float = math.nan
+    backend: str = ""
 
 
 def _learning_rate(config: FitConfig, step: int) -> float:
@@ -190,7 +198,7 @@ def _compile(loss, updates, seed, backend: str):
             if name != backend:
                 log.warning("backend %s is unavailable (%s); training on %s instead", backend, errors[0], name)
             return fn, name
-        except Exception as exc:  # a missing jax, a missing conversion, a compiler error...
+        except Exception as exc:  # noqa: BLE001 - a missing jax, a missing conversion, a compiler error...
             errors.append(f"{type(exc).__name__}: {exc}"[:300])
     raise RuntimeError("no backend could compile the model:\n  " + "\n  ".join(errors))
 
@@ -229,18 +237,20 @@ def _state_variables(updates) -> list[SharedVariable]:
     return [v for v in updates if isinstance(v, SharedVariable) and not isinstance(v.type, RandomType)]
 
 
-def _save_checkpoint(path: Path, state: list[SharedVariable], elbo: list[float], wall: float, key: dict) -> None:
+def _save_checkpoint(path: Path, state: list[SharedVariable], elbo: list[float], timing: dict, key: dict) -> None:
+    """``timing``: the :data:`TIMING` figures so far."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     arrays = {f"state_{i}": np.asarray(v.get_value()) for i, v in enumerate(state)}
     with open(tmp, "wb") as fh:
-        np.savez(fh, elbo=np.asarray(elbo, dtype=np.float64), wall_time_s=wall, key=json.dumps(key), **arrays)
+        np.savez(fh, elbo=np.asarray(elbo, dtype=np.float64), key=json.dumps(key), **timing, **arrays)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
-def _load_checkpoint(path: Path, state: list[SharedVariable], key: dict) -> tuple[list[float], float]:
+def _load_checkpoint(path: Path, state: list[SharedVariable], key: dict) -> tuple[list[float], dict]:
+    """The ELBO history and the :data:`TIMING` figures of a checkpoint; its state goes into ``state``."""
     try:
         with np.load(path) as data:
             saved_key = json.loads(str(data["key"]))
@@ -251,7 +261,11 @@ def _load_checkpoint(path: Path, state: list[SharedVariable], key: dict) -> tupl
                     f"model, prior and optimizer, or start afresh without --resume"
                 )
             values = [data[f"state_{i}"] for i in range(len(state))]
-            elbo, wall = list(data["elbo"]), float(data["wall_time_s"])
+            elbo = list(data["elbo"])
+            timing = {k: type(default)(data[k]) for k, default in TIMING.items() if k in data.files}
+            if "iterations_per_s" not in timing and timing["wall_time_s"] > 0:
+                # a checkpoint written before the speed was saved: the mean speed of all its steps
+                timing["iterations_per_s"] = len(elbo) / timing["wall_time_s"]
     except CheckpointError:
         raise
     except Exception as exc:
@@ -260,7 +274,7 @@ def _load_checkpoint(path: Path, state: list[SharedVariable], key: dict) -> tupl
         if var.get_value().shape != value.shape:
             raise CheckpointError(f"{path}: {var.name} has shape {value.shape}, the model needs {var.get_value().shape}")
         var.set_value(value)
-    return elbo, wall
+    return elbo, timing
 
 
 def elbo_scale(approx) -> float:
@@ -323,66 +337,73 @@ def fit(
     state = _state_variables(updates)
 
     elbo: list[float] = []
-    wall_before = 0.0
+    timing = TIMING | {"backend": config.backend}
     if resume and checkpoint and checkpoint.exists():
-        elbo, wall_before = _load_checkpoint(checkpoint, state, key)
+        elbo, saved = _load_checkpoint(checkpoint, state, key)
+        timing |= saved
         log.info("resuming from %s at iteration %d", checkpoint, len(elbo))
     elif start_from is not None:
         _set_approximation(approx, start_from.means, start_from.sds)
-        elbo, wall_before = list(start_from.elbo), start_from.wall_time_s
+        elbo = list(start_from.elbo)
+        timing |= {k: getattr(start_from, k) for k in TIMING} | {"backend": start_from.backend or config.backend}
         log.info("continuing from stored means and sds at iteration %d (the optimizer's state starts afresh)",
                  len(elbo))
     start = len(elbo)
-    # a resumed run draws fresh mini-batches and noise, reproducibly from (seed, start)
-    t0 = time.perf_counter()
-    step, backend = _compile(updates.loss, updates, [config.seed, start], config.backend)
-    compile_time = time.perf_counter() - t0
-
     interrupted = False
     last_good = start
-    t_start = t_first = time.perf_counter()
-    bar = tqdm(total=config.iterations, initial=start, unit="it", disable=not progress, dynamic_ncols=True,
-               mininterval=0.5 if progress and os.isatty(2) else 30, desc="ADVI")
-    try:
-        with _quiet_jax(), _sigterm_as_interrupt():
-            for i in range(start, config.iterations):
-                lr.set_value(np.asarray(_learning_rate(config, i), dtype=config.float))
-                value = -float(step()) * scale
-                if not math.isfinite(value):
-                    raise TrainingDiverged(
-                        f"the ELBO became {value} at iteration {i + 1}; stopped. "
-                        + (f"The last good checkpoint (iteration {last_good}) is kept in {checkpoint}. "
-                           if checkpoint and last_good else "")
-                        + "Lower --learning-rate or --start-sigma, then resume with --resume."
-                    )
-                elbo.append(value)
-                if i == start:  # JAX compiles on the first call: not part of the stepping speed
-                    t_first = time.perf_counter()
-                bar.update()
-                if (i + 1) % 50 == 0:
-                    bar.set_postfix_str(f"ELBO {np.mean(elbo[-50:]):,.0f}", refresh=False)
-                if checkpoint and (i + 1) % config.checkpoint_every == 0:
-                    _save_checkpoint(checkpoint, state, elbo, wall_before + time.perf_counter() - t_start, key)
-                    last_good = i + 1
-    except KeyboardInterrupt:
-        interrupted = True
-        log.warning("interrupted at iteration %d", len(elbo))
-    finally:
-        bar.close()
-    wall = time.perf_counter() - t_start
+    t_first = None  # when this part's first step ended: JAX compiles in it, so stepping is timed from there
+    bar = None
+
+    def measured() -> dict:
+        """``timing`` with this part's steps added."""
+        stepping = time.perf_counter() - t_first if t_first else 0.0
+        steps = len(elbo) - start - 1
+        now = timing | {"wall_time_s": timing["wall_time_s"] + stepping}
+        if steps > 0:  # this part's speed replaces the last part's once there is one to measure
+            now |= {"iterations_per_s": steps / stepping, "compile_time_s": compile_time, "backend": backend}
+        return now
+
+    if start < config.iterations:  # a checkpoint holding every iteration needs no compile
+        log.info("compiling the ADVI step (%s backend)", config.backend)
+        t0 = time.perf_counter()
+        # a resumed run draws fresh mini-batches and noise, reproducibly from (seed, start)
+        step, backend = _compile(updates.loss, updates, [config.seed, start], config.backend)
+        try:
+            with _quiet_jax(), _sigterm_as_interrupt():
+                for i in range(start, config.iterations):
+                    lr.set_value(np.asarray(_learning_rate(config, i), dtype=config.float))
+                    value = -float(step()) * scale
+                    if not math.isfinite(value):
+                        raise TrainingDiverged(
+                            f"the ELBO became {value} at iteration {i + 1}; stopped. "
+                            + (f"The last good checkpoint (iteration {last_good}) is kept in {checkpoint}. "
+                               if checkpoint and last_good else "")
+                            + "Lower --learning-rate or --start-sigma, then resume with --resume."
+                        )
+                    elbo.append(value)
+                    if bar is None:  # the bar starts after the compiling first step, so its it/s is stepping only
+                        t_first = time.perf_counter()
+                        compile_time = t_first - t0
+                        bar = tqdm(total=config.iterations, initial=i + 1, unit="it", disable=not progress,
+                                   dynamic_ncols=True, mininterval=0.5 if progress and os.isatty(2) else 30,
+                                   smoothing=0, desc="ADVI")  # smoothing 0: the mean speed, as recorded
+                    else:
+                        bar.update()
+                    if (i + 1) % 50 == 0:
+                        bar.set_postfix_str(f"ELBO {np.mean(elbo[-50:]):,.0f}", refresh=False)
+                    if checkpoint and (i + 1) % config.checkpoint_every == 0:
+                        _save_checkpoint(checkpoint, state, elbo, measured(), key)
+                        last_good = i + 1
+        except KeyboardInterrupt:
+            interrupted = True
+            log.warning("interrupted at iteration %d", len(elbo))
+        finally:
+            if bar is not None:
+                bar.close()
+    final = measured()  # before the last checkpoint's write, which is not stepping
     if checkpoint and (interrupted or len(elbo) > last_good):
-        _save_checkpoint(checkpoint, state, elbo, wall_before + wall, key)
-    stepping = time.perf_counter() - t_first
-    done = len(elbo) - start - 1
-    return FitResult(
-        approx=approx,
-        elbo=np.asarray(elbo),
-        wall_time_s=wall_before + wall,
-        iterations_per_s=done / stepping if done > 0 else float("nan"),
-        compile_time_s=compile_time + (t_first - t_start),
-        backend=backend,
-        interrupted=interrupted,
-    )
+        _save_checkpoint(checkpoint, state, elbo, final, key)
+    return FitResult(approx=approx, elbo=np.asarray(elbo), **final, interrupted=interrupted)
 
 
 def approximation_params(approx, param_dims: dict[str, tuple[str, ...]]) -> tuple[dict, dict]:

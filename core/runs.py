@@ -120,7 +120,10 @@ def _start_state(path: Path, model_key: dict, config):
     return StartState(means={k: mean_ds[k].values for k in mean_ds.data_vars},
                       sds={k: sd_ds[k].values for k in sd_ds.data_vars},
                       elbo=[float(v) for v in run["optimization"]["elbo"].values],
-                      wall_time_s=float(attrs["wall_time_s"]))
+                      wall_time_s=float(attrs["wall_time_s"]),
+                      iterations_per_s=float(attrs.get("iterations_per_s", np.nan)),
+                      compile_time_s=float(attrs.get("compile_time_s", np.nan)),  # files made before it was stored
+                      backend=str(attrs.get("backend", "")))
 
 
 def train_run(

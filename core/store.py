@@ -9,8 +9,11 @@ schema version.
 from __future__ import annotations
 
 import json
+import mmap
 import os
+import re
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +31,7 @@ __all__ = [
     "build_run",
     "list_runs",
     "load_run",
+    "remove_stale_temporaries",
     "run_attrs",
     "save_run",
     "upgrade_run",
@@ -57,6 +61,16 @@ REQUIRED = {
     "posterior": (),
 }
 REQUIRED_ATTRS = ("model", "prior", "architecture", "iterations", "created")
+# the first bytes of a netCDF-4 (HDF5) file and of the classic netCDF formats
+SIGNATURES = (b"\x89HDF\r\n\x1a\n", b"CDF\x01", b"CDF\x02", b"CDF\x05")
+
+# save_run's temporary files: ".<run name>.<8 random characters>.tmp", as tempfile.mkstemp names them
+TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+# A run's temporary file is written from start to end in one go (seconds for the largest run), so its
+# modification time keeps up with its writer; one left untouched this long belongs to a write that was
+# killed (kill -9, a power cut) before it could remove it. The age decides, not the writer's pid: a pid
+# says nothing about a folder shared between machines, and pids are reused.
+STALE_TEMP_S = 600
 
 
 class RunFileError(ValueError):
@@ -189,7 +203,7 @@ def save_run(run: xr.DataTree, path: str | os.PathLike) -> Path:
     """Write ``run`` to ``path`` atomically: readers see the old file or the whole new one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)  # see TEMP_NAME
     os.close(fd)
     try:
         encoding = {node.path: _encoding(node.dataset) for node in run.subtree if node.has_data}
@@ -204,15 +218,52 @@ def save_run(run: xr.DataTree, path: str | os.PathLike) -> Path:
     return path
 
 
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files of :func:`save_run` in ``folder`` that no write will finish (see
+    :data:`STALE_TEMP_S`); returns those deleted."""
+    removed = []
+    for path in Path(folder).glob(".*.tmp"):
+        try:
+            if TEMP_NAME.fullmatch(path.name) and time.time() - path.stat().st_mtime > STALE_TEMP_S:
+                path.unlink()
+                removed.append(path)
+        except OSError:  # renamed by its writer, deleted by another cleaner, or a folder we may not write in
+            continue
+    return removed
+
+
+def _unreadable(path: Path, exc: Exception) -> RunFileError:
+    """Why netCDF could not read ``path``: a run of ours that is damaged (it holds the schema marker),
+    which is to be made anew, or some other file, which is not ours to advise deleting."""
+    why = f"{type(exc).__name__}: {exc}"
+    try:
+        with open(path, "rb") as fh:
+            if not fh.read(8).startswith(SIGNATURES):
+                return RunFileError(f"{path.name}: not a run file (neither netCDF nor HDF5); "
+                                    "give a run file that `bnn train` wrote")
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                ours = data.find(SCHEMA.encode()) >= 0
+    except OSError as err:
+        return RunFileError(f"{path.name}: cannot be read ({err.strerror}); check its permissions")
+    if ours:
+        return RunFileError(
+            f"{path.name}: a damaged run file, corrupt or truncated ({why}); delete it and run its `bnn train` "
+            "command again (with --resume it continues from its checkpoint, if this machine has one)"
+        )
+    return RunFileError(f"{path.name}: not a run file (a netCDF/HDF5 file that cannot be read, corrupt or "
+                        f"truncated: {why}); give a run file that `bnn train` wrote")
+
+
 def _read(path: Path) -> xr.DataTree:
+    if path.is_dir():
+        raise RunFileError(f"{path}: a folder, not a run file; `bnn list {path}` lists the runs in it")
+    if not path.exists():
+        raise RunFileError(f"{path}: not found; `bnn list FOLDER` lists the runs in a folder")
     try:
         with xr.open_datatree(path, engine=ENGINE) as tree:
             return tree.load()
     except Exception as exc:  # netCDF-C raises OSError, xarray ValueError, KeyError... on damaged files
-        raise RunFileError(
-            f"{path.name}: not a readable netCDF file ({type(exc).__name__}: {exc}); it is corrupt or "
-            f"truncated. Delete it, or re-create it with `bnn train` / `bnn evaluate`."
-        ) from exc
+        raise _unreadable(path, exc) from exc
 
 
 def load_run(path: str | os.PathLike) -> xr.DataTree:
@@ -221,12 +272,10 @@ def load_run(path: str | os.PathLike) -> xr.DataTree:
     Raises
     ------
     RunFileError
-        The file is not a readable netCDF file, is not a run of this program, lacks a group or
+        The file is missing, is not a run of this program, is a damaged one, lacks a group or
         variable, or has a schema version other than :data:`SCHEMA_VERSION`.
     """
     path = Path(path)
-    if not path.is_file():
-        raise RunFileError(f"{path}: no such run file")
     run = _read(path)
     validate(run, path.name)
     return run
@@ -279,7 +328,8 @@ def validate(run: xr.DataTree, name: str = "run") -> None:
 def _check_layout(attrs, variables: dict[str, set[str]], name: str) -> None:
     """The schema check of :func:`validate`, on root ``attrs`` and the variable names of each group."""
     if attrs.get("schema") != SCHEMA:
-        raise RunFileError(f"{name}: not a {SCHEMA} file (no '{SCHEMA}' schema attribute); is it another program's?")
+        raise RunFileError(f"{name}: not a run file (a netCDF file, but not a {SCHEMA} file: no schema attribute "
+                           f"'{SCHEMA}'); give a run file that `bnn train` wrote")
     version = _version(attrs)
     if version > SCHEMA_VERSION:
         raise RunFileError(
@@ -318,9 +368,12 @@ def _read_header(path: Path) -> tuple[dict, dict[str, set[str]]]:
             return value.item()
         return value.item() if isinstance(value, np.generic) else value
 
-    with netCDF4.Dataset(path, "r") as f:
-        attrs = {key: scalar(f.getncattr(key)) for key in f.ncattrs()}
-        variables = {name: set(group.variables) - set(group.dimensions) for name, group in f.groups.items()}
+    try:
+        with netCDF4.Dataset(path, "r") as f:
+            attrs = {key: scalar(f.getncattr(key)) for key in f.ncattrs()}
+            variables = {name: set(group.variables) - set(group.dimensions) for name, group in f.groups.items()}
+    except Exception as exc:  # netCDF-C raises OSError, KeyError... on damaged files
+        raise _unreadable(path, exc) from exc
     return attrs, variables
 
 
@@ -349,9 +402,6 @@ def summarize(path: Path) -> RunSummary:
         _check_layout(attrs, variables, path.name)
     except RunFileError as exc:
         return RunSummary(path.stem, path, error=str(exc))
-    except Exception as exc:  # noqa: BLE001 - netCDF-C raises OSError, KeyError... on damaged files
-        why = f"{path.name}: not a readable netCDF file ({type(exc).__name__}); corrupt or truncated"
-        return RunSummary(path.stem, path, error=why)
     return RunSummary(
         name=path.stem,
         path=path,

@@ -8,22 +8,29 @@ test set.
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import dataclasses
 import itertools
-import json
 import logging
 import math
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["folder_summary", "mixture_grid", "run_sweep", "main"]
+__all__ = ["BLUNDELL_LOG_S1", "BLUNDELL_LOG_S2", "BLUNDELL_PIS", "folder_summary", "mixture_grid", "run_sweep"]
 
 log = logging.getLogger(__name__)
 
 
-def mixture_grid(pis=(0.25, 0.5, 0.75), log_s1=(0.0, -1.0, -2.0), log_s2=(-6.0, -7.0, -8.0)) -> list[dict]:
-    """Blundell et al. (2015)'s grid for the scale-mixture prior: -log s1 in {0, 1, 2}, -log s2 in {6, 7, 8}."""
+# Blundell et al. (2015)'s grid for the scale-mixture prior: pi in {1/4, 1/2, 3/4}, -log s1 in {0, 1, 2}, -log s2 in {6, 7, 8}
+BLUNDELL_PIS = (0.25, 0.5, 0.75)
+BLUNDELL_LOG_S1 = (0.0, -1.0, -2.0)
+BLUNDELL_LOG_S2 = (-6.0, -7.0, -8.0)
+
+
+def mixture_grid(pis: Sequence[float] = BLUNDELL_PIS, log_s1: Sequence[float] = BLUNDELL_LOG_S1,
+                 log_s2: Sequence[float] = BLUNDELL_LOG_S2) -> list[dict]:
+    """Every (pi, sigma1, sigma2) of the given values (sigmas as their logs); by default Blundell et al.'s 27 points."""
     return [{"pi": pi, "sigma1": math.exp(a), "sigma2": math.exp(b)} for pi, a, b in itertools.product(pis, log_s1, log_s2)]
 
 
@@ -33,7 +40,6 @@ def _point_name(model: str, params: dict) -> str:
 
 def _train_point(model: str, params: dict, config_dict: dict, data_dir: str | None, out_dir: str, **train_kwargs) -> dict:
     """One grid point, run on a worker; returns its summary (everything here must pickle)."""
-    from . import store
     from .inference import FitConfig
     from .runs import train_run
 
@@ -70,47 +76,20 @@ def run_sweep(model: str, grid: list[dict], config, data_dir: str | None, out_di
     """
     from dask.distributed import Client, LocalCluster, as_completed
 
-    cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True)
-    with Client(scheduler or cluster) as client:
+    # contexts, so that the cluster's processes are stopped on an error or Ctrl-C too
+    cluster = (contextlib.nullcontext(scheduler) if scheduler
+               else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True))
+    with cluster as address, Client(address) as client:
         futures = [client.submit(_train_point, model, params, dataclasses.asdict(config), data_dir, str(out_dir),
                                  pure=False, **train_kwargs) for params in grid]
         results = []
         for future in as_completed(futures):
             results.append(future.result())
             log.info("%s: validation accuracy %.2f%%", results[-1]["name"], 100 * results[-1]["val_accuracy"])
-    if cluster:
-        cluster.close()
     return sorted(results, key=lambda r: -r["val_accuracy"])
 
 
-def main(argv: list[str] | None = None) -> int:
-    from .inference import FitConfig
+if __name__ == "__main__":  # the command's first name: `python -m core.sweep ARGS` is `bnn sweep ARGS`
+    from .cli import main
 
-    parser = argparse.ArgumentParser(prog="python -m core.sweep", description="Choose the scale-mixture prior's "
-                                     "(pi, sigma1, sigma2) on Blundell et al.'s grid by validation accuracy.")
-    parser.add_argument("--model", choices=("mlp", "cnn"), default="mlp")
-    parser.add_argument("--iterations", type=int, default=3000, help="ADVI steps per grid point")
-    parser.add_argument("--data-dir")
-    parser.add_argument("--out", type=Path, default=Path("sweeps/mixture"), help="folder for the grid's runs")
-    parser.add_argument("--scheduler", help="address of a Dask scheduler (default: a LocalCluster)")
-    parser.add_argument("--workers", type=int, default=1, help="LocalCluster workers")
-    parser.add_argument("--draws", type=int, default=100, help="posterior predictive draws per evaluation")
-    grid = parser.add_argument_group("grid (default Blundell et al.'s 27 points; give fewer values to search part of it)")
-    grid.add_argument("--pi", type=float, nargs="+", default=(0.25, 0.5, 0.75), help="mixture weights of the wide component")
-    grid.add_argument("--log-s1", type=float, nargs="+", default=(0.0, -1.0, -2.0), help="log sd of the wide component")
-    grid.add_argument("--log-s2", type=float, nargs="+", default=(-6.0, -7.0, -8.0), help="log sd of the narrow component")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    results = run_sweep(args.model, mixture_grid(args.pi, args.log_s1, args.log_s2), FitConfig(iterations=args.iterations),
-                        args.data_dir, args.out,
-                        args.scheduler, args.workers, n_draws=args.draws)
-    log.info("trained %d grid points", len(results))
-    summary = folder_summary(args.out)
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
-    for r in summary:
-        print(f"{r['name']:45} validation {100 * r['val_accuracy']:6.2f}%   ELBO {r['final_elbo']:12,.0f}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["sweep", *sys.argv[1:]]))

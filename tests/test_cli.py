@@ -8,13 +8,14 @@ from tests.conftest import ROOT
 
 
 def bnn(*args):
-    return subprocess.run([sys.executable, "-m", "core", *args], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    return subprocess.run([sys.executable, "-m", "core", *args], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                          check=False)
 
 
 def test_help_explains_commands():
     out = bnn("--help")
     assert out.returncode == 0
-    for command in ("train", "evaluate", "list", "show"):
+    for command in ("train", "evaluate", "list", "show", "upgrade", "sweep"):
         assert command in out.stdout
     assert "examples:" in out.stdout
     assert "--preset" in bnn("train", "--help").stdout
@@ -54,7 +55,7 @@ def test_list_and_show(run_folder, capsys):
     out = capsys.readouterr().out
     assert "schema_version" in out and "architecture" in out
     assert cli.main(["show", str(run_folder / "broken.nc")]) == 1
-    assert "not a readable netCDF" in capsys.readouterr().err
+    assert "broken.nc: not a run file (neither netCDF nor HDF5)" in capsys.readouterr().err
 
 
 def test_list_empty_folder_says_how_to_train(tmp_path, capsys):

@@ -1,6 +1,7 @@
 import dataclasses
 import os
 import signal
+import time
 
 import numpy as np
 import pytensor
@@ -55,6 +56,44 @@ def test_resume_continues_the_elbo_history(tmp_path):
     assert len(resumed.elbo) == 40
     np.testing.assert_array_equal(resumed.elbo[:20], first.elbo.astype(np.float64))
     assert resumed.elbo[20:].mean() > first.elbo[:10].mean()
+
+
+def test_wall_time_is_stepping_and_compile_time_is_apart(monkeypatch):
+    real = inference._compile
+
+    def slow_compile(*args):
+        time.sleep(1.0)
+        return real(*args)
+
+    monkeypatch.setattr(inference, "_compile", slow_compile)
+    result = run()
+    assert result.compile_time_s >= 1.0 and result.wall_time_s < 1.0
+    assert result.iterations_per_s == pytest.approx(39 / result.wall_time_s)  # the first step is compile's
+
+
+def test_a_checkpoint_holding_every_iteration_keeps_its_timing(tmp_path, monkeypatch):
+    """Resuming a fit that is done takes no step and compiles nothing: the speed is the checkpoint's, not NaN."""
+    ckpt = tmp_path / "c.npz"
+    first = run(checkpoint=ckpt)
+    with np.load(ckpt) as saved:
+        timing = {k: saved[k].item() for k in inference.TIMING}
+
+    def no_compile(*args):
+        raise AssertionError("nothing to train: nothing to compile")
+
+    monkeypatch.setattr(inference, "_compile", no_compile)
+    again = run(checkpoint=ckpt, resume=True)
+    np.testing.assert_array_equal(again.elbo, first.elbo.astype(np.float64))
+    assert {k: getattr(again, k) for k in timing} == timing
+    assert np.isfinite(again.iterations_per_s) and timing["backend"] == "jax"
+
+    # a checkpoint from before the speed was saved gives the mean speed of its steps
+    with np.load(ckpt) as saved:
+        old = {k: saved[k] for k in saved.files if k not in ("iterations_per_s", "compile_time_s", "backend")}
+    np.savez(ckpt, **old)
+    again = run(checkpoint=ckpt, resume=True)
+    assert again.iterations_per_s == pytest.approx(40 / timing["wall_time_s"])
+    assert np.isnan(again.compile_time_s) and again.wall_time_s == timing["wall_time_s"]
 
 
 def test_ctrl_c_saves_a_checkpoint(tmp_path, monkeypatch):
@@ -146,8 +185,8 @@ def test_cosine_decays_to_its_floor_and_holds_it():
 
 
 @pytest.mark.parametrize("settings, message", [
-    (dict(lr_floor=1.5), "lr_floor must be between 0 and 1"),
-    (dict(lr_hold=1.0), "lr_hold must be at least 0 and under 1"),
+    ({"lr_floor": 1.5}, "lr_floor must be between 0 and 1"),
+    ({"lr_hold": 1.0}, "lr_hold must be at least 0 and under 1"),
 ])
 def test_schedule_fractions_are_checked(settings, message):
     with pytest.raises(ValueError, match=message):

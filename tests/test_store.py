@@ -1,4 +1,7 @@
 import os
+import re
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,23 +38,48 @@ def test_opens_without_this_project(tmp_path, run):
     tree.close()
 
 
-def test_truncated_file(tmp_path, run):
+def test_truncated_run_is_ours_to_make_again(tmp_path, run):
+    """Only a file that holds our schema marker is called a damaged run, to be deleted and trained again."""
     path = store.save_run(run, tmp_path / "a.nc")
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(RunFileError, match="a.nc: not a readable netCDF file .* corrupt or truncated"):
+    with pytest.raises(RunFileError, match=r"^a.nc: a damaged run file, corrupt or truncated \(.*\); delete it and "
+                                           r"run its `bnn train` command again"):
         store.load_run(path)
 
 
-def test_garbage_file(tmp_path):
-    (tmp_path / "junk.nc").write_text("hello")
-    with pytest.raises(RunFileError, match="junk.nc: not a readable netCDF"):
-        store.load_run(tmp_path / "junk.nc")
+@pytest.mark.parametrize("content, why", [
+    (b"hello", "neither netCDF nor HDF5"),
+    (b"", "neither netCDF nor HDF5"),
+    (b"\x89HDF\r\n\x1a\n" + b"\0" * 64, "a netCDF/HDF5 file that cannot be read, corrupt or truncated"),
+])
+def test_a_file_that_is_not_a_run_is_not_advised_deleted(tmp_path, content, why):
+    (tmp_path / "junk.nc").write_bytes(content)
+    for load in (store.load_run, store.upgrade_run):
+        with pytest.raises(RunFileError, match=rf"^junk.nc: not a run file \({re.escape(why)}") as error:
+            load(tmp_path / "junk.nc")
+        assert "delete" not in str(error.value).lower() and "`bnn train` wrote" in str(error.value)
+    assert (tmp_path / "junk.nc").read_bytes() == content
+
+
+def test_missing_file_and_folder(tmp_path):
+    for load in (store.load_run, store.upgrade_run):
+        with pytest.raises(RunFileError, match=rf"^{re.escape(str(tmp_path / 'nope.nc'))}: not found; `bnn list"):
+            load(tmp_path / "nope.nc")
+        with pytest.raises(RunFileError, match=rf"^{re.escape(str(tmp_path))}: a folder, not a run file; `bnn list"):
+            load(tmp_path)
 
 
 def test_foreign_netcdf(tmp_path):
     xr.Dataset({"a": ("x", [1, 2])}).to_netcdf(tmp_path / "other.nc", engine="netcdf4")
-    with pytest.raises(RunFileError, match="other.nc: not a bnn-mnist-run file"):
+    with pytest.raises(RunFileError, match="^other.nc: not a run file \\(a netCDF file, but not a bnn-mnist-run file"):
         store.load_run(tmp_path / "other.nc")
+
+
+def test_a_run_made_before_compile_time_was_stored_loads(tmp_path, run):
+    run.attrs.pop("compile_time_s", None)
+    path = store.save_run(run, tmp_path / "old.nc")
+    assert "compile_time_s" not in store.load_run(path).attrs
+    assert store.list_runs(tmp_path)[0].error == ""
 
 
 @pytest.mark.parametrize("version, message", [(store.SCHEMA_VERSION + 1, "newer than this program"), (0, "older")])
@@ -130,12 +158,45 @@ def test_interrupted_write_leaves_no_file(tmp_path, run, monkeypatch):
 def test_list_runs_reports_bad_files(tmp_path, run):
     store.save_run(run, tmp_path / "good.nc")
     (tmp_path / "bad.nc").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 64)
+    (tmp_path / "text.nc").write_text("hello")
     (tmp_path / ".hidden.tmp.nc").write_text("in progress")
     summaries = {s.name: s for s in store.list_runs(tmp_path)}
-    assert set(summaries) == {"good", "bad"}
+    assert set(summaries) == {"good", "bad", "text"}
     assert summaries["good"].error == "" and summaries["good"].model == "mlp"
-    assert "corrupt or truncated" in summaries["bad"].error
+    assert summaries["bad"].error.startswith("bad.nc: not a run file (") and "corrupt or truncated" in summaries["bad"].error
+    assert summaries["text"].error.startswith("text.nc: not a run file (neither netCDF nor HDF5)")
+    for name in ("bad", "text"):  # worded as loading words them
+        with pytest.raises(RunFileError) as loading:
+            store.load_run(tmp_path / f"{name}.nc")
+        assert str(loading.value).split(":")[:2] == summaries[name].error.split(":")[:2]
     assert store.list_runs(tmp_path / "nope") == []
+
+
+def test_save_run_names_its_temporary_files_as_the_cleaner_expects(tmp_path, run, monkeypatch):
+    written = []
+
+    def crash(self, path, *args, **kwargs):
+        written.append(Path(path))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(xr.DataTree, "to_netcdf", crash)
+    with pytest.raises(KeyboardInterrupt):
+        store.save_run(run, tmp_path / "mlp-normal.seed0.nc")
+    assert written[0].parent == tmp_path and store.TEMP_NAME.fullmatch(written[0].name)
+
+
+def test_stale_temporaries_are_removed_and_only_they(tmp_path):
+    old = time.time() - store.STALE_TEMP_S - 60
+    stale = tmp_path / ".mlp-normal.k3j_x9qa.tmp"  # a write killed long ago
+    fresh = tmp_path / ".mlp-normal.a1b2c3d4.tmp"  # a write going on now
+    others = [tmp_path / ".notes.tmp", tmp_path / "mlp-normal.a1b2c3d4.tmp", tmp_path / ".mlp-normal.a1b2c3d4.nc"]
+    for path in (stale, fresh, *others):
+        path.write_bytes(b"")
+        if path is not fresh:
+            os.utime(path, (old, old))
+    assert store.remove_stale_temporaries(tmp_path) == [stale]
+    assert not stale.exists() and fresh.exists() and all(p.exists() for p in others)
+    assert store.remove_stale_temporaries(tmp_path / "nope") == []
 
 
 def test_listing_checks_the_layout_as_loading_does(tmp_path, run):
