@@ -30,6 +30,9 @@ setup(
         "pillow>=10",
         "threadpoolctl>=3",
         "dask[distributed]>=2024.1",
+        # the shift suite's foreign digits: UCI optical digits (scikit-learn), DejaVu fonts (matplotlib)
+        "scikit-learn>=1.4",
+        "matplotlib>=3.8",
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-timeout>=2.3", "playwright>=1.45", "psutil>=5.9", "hypothesis>=6.100", "ruff>=0.6"],
