@@ -284,21 +284,24 @@ def suite_sets(images: np.ndarray, labels: np.ndarray) -> list[tuple[str, str, f
     return sets
 
 
-def evaluate_suite(probabilities, images: np.ndarray, labels: np.ndarray, progress=None):
+def evaluate_suite(probabilities, images: np.ndarray, labels: np.ndarray, progress=None) -> dict:
     """The suite's figures under a predictive. ``probabilities(images) -> (draw, digit, class)`` is the
     run's own (e.g. ``lambda x: run_probabilities(run, x, n_draws, seed)``).
 
-    Returns ``(summary, sample)``, two ``xarray.Dataset``:
+    Returns three ``xarray.Dataset`` by the run-file group they go in:
 
-    - summary, dims ``(set,)``, ``(set, measure)`` and ``(set, measure, quantile)``: coordinates
-      ``kind`` and ``amount`` per set; ``n_digits``; ``accuracy`` (NaN for letters), ``nll``, ``ece``,
-      ``brier`` of the mean predictive (NaN for letters, which have no true class);
-      ``measure_mean`` and ``measure_quantile`` of every uncertainty measure; ``auroc_shift``
-      (set, separating measure): the AUROC of the measure for telling the set's digits from the
-      clean subset (0.5 = no better than chance);
-    - sample, dims ``(draw, sample)``: :data:`SAMPLE_PER_SET` digits of each foreign set (evenly
-      spaced), ``image`` (sample, 28, 28) uint8, ``true`` (-1 for letters), ``character``, ``set``,
-      and their per-draw ``label`` (draw, sample) int8.
+    - ``shift``, dims ``set``, ``measure``, ``quantile``, ``separating``: coordinates ``kind`` and
+      ``amount`` per set; ``n_digits``; ``accuracy``, ``nll``, ``ece``, ``brier`` of the mean
+      predictive (NaN for letters, which have no true class); ``measure_mean`` and
+      ``measure_quantile`` of every uncertainty measure; ``auroc_shift`` (set, separating): the AUROC
+      of the measure for telling the set's digits from the clean subset (0.5 = chance);
+    - ``shift_digits``, dims ``(foreign_digit,)``: every uncertainty measure of each digit of the
+      clean subset and of the foreign sets (``set`` says which), for their histograms;
+    - ``shift_sample``, dims ``(sample,)`` and ``(draw, sample)``: :data:`SAMPLE_PER_SET` digits of
+      each foreign set (evenly spaced), ``image`` (sample, 28, 28) uint8, ``true`` (-1 for letters),
+      ``character``, ``set``, ``foreign_digit`` (its index in ``shift_digits``), and their per-draw
+      ``label`` (draw, sample) int8, for a gallery.
+
     ``progress(done, total, name)`` is called after each set.
     """
     import xarray as xr
@@ -308,32 +311,31 @@ def evaluate_suite(probabilities, images: np.ndarray, labels: np.ndarray, progre
 
     sets = suite_sets(images, labels)
     measures = list(uncertainty.MEASURES)
-    rows, samples = [], []
+    rows, samples, digit_values = [], [], []
     clean = None
     for i, (name, kind, amount, x, y) in enumerate(sets):
         drawn, mean_p, expected_h = summarize_draws(probabilities(x))
         values = {m: uncertainty.measure(m, drawn, mean_p, expected_h) for m in measures}
         if clean is None:
             clean = values  # the first set, rotation 0, is the clean subset
-        labelled = y >= 0
-        figures = (calibration.calibration_summary(mean_p, y) if labelled.all() else
-                   dict.fromkeys(("accuracy", "ece", "nll", "brier", "overconfidence"), np.nan))
-        auroc = [
-            uncertainty.auroc(np.concatenate([clean[m], values[m]]),
-                              np.concatenate([np.zeros(len(clean[m]), bool), np.ones(len(values[m]), bool)]))
-            for m in SEPARATING
-        ]
+            digit_values.append(("clean", values))
+        figures = (calibration.calibration_summary(mean_p, y) if (y >= 0).all() else
+                   dict.fromkeys(("accuracy", "ece", "nll", "brier"), np.nan))
+        is_shifted = np.repeat([False, True], [len(clean[measures[0]]), len(x)])
+        auroc = [uncertainty.auroc(np.concatenate([clean[m], values[m]]), is_shifted) for m in SEPARATING]
         rows.append({
             "kind": kind, "amount": amount, "n_digits": len(x),
             **{k: figures[k] for k in ("accuracy", "nll", "ece", "brier")},
             "measure_mean": [float(np.mean(values[m])) for m in measures],
             "measure_quantile": [np.quantile(values[m], QUARTILES).tolist() for m in measures],
-            "auroc_shift": auroc if name != "rotation 0" else [np.nan] * len(SEPARATING),
+            "auroc_shift": [np.nan] * len(SEPARATING) if name == "rotation 0" else auroc,
         })
-        if kind in ("uci", "typed", "letters"):
+        if np.isnan(amount):  # a foreign set
+            offset = sum(len(v[measures[0]]) for _, v in digit_values)
+            digit_values.append((kind, values))
             keep = np.linspace(0, len(x) - 1, min(SAMPLE_PER_SET, len(x))).round().astype(int)
             characters = (letters()[1] if kind == "letters" else y.astype(str))[keep]
-            samples.append((kind, x[keep], y[keep], characters, drawn[:, keep]))
+            samples.append((kind, x[keep], y[keep], characters, drawn[:, keep], offset + keep))
         if progress is not None:
             progress(i + 1, len(sets), name)
 
@@ -353,13 +355,18 @@ def evaluate_suite(probabilities, images: np.ndarray, labels: np.ndarray, progre
             "measure": measures, "quantile": list(QUARTILES), "separating": list(SEPARATING),
         },
     )
+    per_digit = xr.Dataset(
+        {m: ("foreign_digit", np.concatenate([v[m] for _, v in digit_values]).astype(np.float32)) for m in measures},
+        coords={"set": ("foreign_digit", np.concatenate([[k] * len(v[measures[0]]) for k, v in digit_values]))},
+    )
     sample = xr.Dataset(
         {
             "image": (("sample", "row", "col"), np.concatenate([s[1] for s in samples])),
             "true": ("sample", np.concatenate([s[2] for s in samples]).astype(np.int8)),
             "character": ("sample", np.concatenate([s[3] for s in samples]).astype(str)),
             "label": (("draw", "sample"), np.concatenate([s[4] for s in samples], axis=1)),
+            "foreign_digit": ("sample", np.concatenate([s[5] for s in samples]).astype(np.int32)),
         },
         coords={"set": ("sample", np.concatenate([[s[0]] * len(s[1]) for s in samples]))},
     )
-    return summary, sample
+    return {"shift": summary, "shift_digits": per_digit, "shift_sample": sample}

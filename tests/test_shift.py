@@ -117,7 +117,8 @@ def test_suite_figures_under_a_known_predictive():
         return np.broadcast_to(p, (3, *p.shape)).astype(np.float32)
 
     calls = []
-    summary, sample = shift.evaluate_suite(probabilities, images, labels, progress=lambda *a: calls.append(a))
+    groups = shift.evaluate_suite(probabilities, images, labels, progress=lambda *a: calls.append(a))
+    summary, per_digit, sample = groups["shift"], groups["shift_digits"], groups["shift_sample"]
     assert len(calls) == summary.sizes["set"] == len(shift.ROTATIONS) + len(shift.TRANSLATIONS) + len(shift.NOISE_SDS) + 3
     clean = summary.sel(set="rotation 0")
     assert float(clean.accuracy) == pytest.approx(np.mean(labels == 0)) and int(clean.n_digits) == 300
@@ -130,3 +131,8 @@ def test_suite_figures_under_a_known_predictive():
     assert np.isnan(summary.sel(set="letters").accuracy) and summary.sel(set="uci").kind == "uci"
     assert sample.sizes["sample"] == 3 * shift.SAMPLE_PER_SET and sample.label.shape == (3, 300)
     assert set(sample.set.values) == {"uci", "typed", "letters"} and (sample.true.sel(sample=sample.set == "letters") == -1).all()
+    sizes = {k: int((per_digit.set == k).sum()) for k in ("clean", "uci", "typed", "letters")}
+    assert sizes == {"clean": 300, "uci": 1797, "typed": len(shift.typed_digits()[0]), "letters": len(shift.letters()[0])}
+    # a sampled digit's measures are found in shift_digits
+    picked = per_digit.entropy.values[sample.foreign_digit.values]
+    assert (per_digit.set.values[sample.foreign_digit.values] == sample.set.values).all() and np.isfinite(picked).all()
