@@ -1,13 +1,22 @@
-"""Mini-batch ADVI: the optimization loop, with progress, checkpoints, resume and a NaN guard.
+"""Mini-batch ADVI in two levels, as PyMC has them: a stepper, and the loop around it.
 
-PyMC builds the objective (``pm.ADVI``: mean-field Normal, ELBO by Monte Carlo on a mini-batch
-scaled by ``total_size``); this module compiles one step of it on the chosen backend and runs the
-loop itself, so that it can checkpoint every N steps, resume, stop cleanly on Ctrl-C, and refuse to
-go on once the ELBO is NaN or infinite.
+:class:`ADVIStepper` holds one fit's state. PyMC builds the objective (``pm.ADVI``: mean-field
+Normal, ELBO by Monte Carlo on a mini-batch scaled by ``total_size``); the stepper sets the start
+values and the optimizer, compiles one step on the chosen backend (falling back to another that
+works), and takes ``step(n)`` steps on the learning-rate schedule. It exposes its state (iteration,
+ELBO history, the schedule's position) and its approximation (means and sds by tensor name), and
+loads a start state: a checkpoint's, or a :class:`StartState` (a run file's).
+
+:func:`fit` is the loop around any :class:`Stepper`: it resumes, steps to ``config.iterations``
+with a progress bar, checkpoints every N steps, stops cleanly on Ctrl-C or SIGTERM, refuses to go on
+once the ELBO is NaN or infinite, and times compiling apart from stepping. The loop knows nothing of
+ADVI, so that another stepper (a MAP fit, a member of a deep ensemble) can reuse it. The benchmarks
+step an :class:`ADVIStepper` in chunks themselves (benchmarks/ours.py).
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import logging
@@ -17,8 +26,10 @@ import signal
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pymc as pm
@@ -27,7 +38,9 @@ from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.tensor.random.type import RandomType
 from tqdm.auto import tqdm
 
-__all__ = ["BACKENDS", "OPTIMIZERS", "PRESETS", "SETTINGS_BEFORE", "CheckpointError", "FitConfig", "FitResult", "StartState", "TrainingDiverged", "elbo_scale", "fit", "fit_settings"]
+__all__ = ["BACKENDS", "OPTIMIZERS", "PRESETS", "ADVIStepper", "Checkpoint", "CheckpointError", "FitConfig",
+           "FitResult", "StartState", "StepState", "Stepper", "TrainingDiverged", "approximation_params", "elbo_scale",
+           "fit", "fit_settings", "load_checkpoint", "save_checkpoint", "with_preset"]
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +101,6 @@ class FitConfig:
 # time adds up over the parts of a resumed fit; the others are those of the last part that stepped.
 TIMING = {"wall_time_s": 0.0, "iterations_per_s": math.nan, "compile_time_s": math.nan, "backend": ""}
 
-# Settings added after runs were made: a run file without them was fitted as these say (a cosine to 0).
-SETTINGS_BEFORE = {"lr_floor": 0.0, "lr_hold": 0.0}
-
 PRESETS = {
     # the post's settings: PyMC3's windowed Adagrad, lr 0.01, eps 1.0, start weights ~ N(0, 1),
     # PyMC's default start sd softplus(0) = 0.69, float64 (as PyMC3 ran by default)
@@ -108,23 +118,6 @@ class CheckpointError(RuntimeError):
 
 
 @dataclass
-class FitResult:
-    """The fitted approximation and how the fit went.
-
-    elbo : (iteration,) the full-data ELBO (:func:`elbo_scale`) of every step from the first (resumed runs included)
-    """
-
-    approx: object
-    elbo: np.ndarray
-    wall_time_s: float  # stepping time of every part of the fit (a resumed fit has several), compiling excluded
-    iterations_per_s: float  # stepping speed of the last part that stepped
-    compile_time_s: float  # of that part: PyTensor's compile and the first step (where JAX compiles)
-    backend: str  # of that part
-    interrupted: bool = False
-    extra: dict = field(default_factory=dict)
-
-
-@dataclass
 class StartState:
     """A fit to continue without its checkpoint, e.g. from a run file on another machine: each
     tensor's variational mean and sd by name (hyperpriors by their name without ``_log__``, on the
@@ -138,6 +131,82 @@ class StartState:
     iterations_per_s: float = math.nan
     compile_time_s: float = math.nan
     backend: str = ""
+
+
+@dataclass
+class Checkpoint:
+    """A fit's whole state, as a checkpoint file holds it: the stepper's arrays (for ADVI the variational
+    parameters and the optimizer's moments, in the stepper's order), the ELBO history, and the
+    :data:`TIMING` figures so far."""
+
+    arrays: list[np.ndarray]
+    elbo: list[float]
+    timing: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StepState:
+    """Where a stepper is: ``iteration`` steps taken (a resumed fit's earlier parts included) and the
+    ELBO of each; ``learning_rate`` is the step size of the next step, the schedule (step size by
+    iteration) at that position."""
+
+    iteration: int
+    elbo: tuple[float, ...]
+    schedule: Callable[[int], float] = field(repr=False, compare=False)
+
+    @property
+    def learning_rate(self) -> float:
+        return self.schedule(self.iteration)
+
+
+class Stepper(Protocol):
+    """What :func:`fit`'s loop drives: one fit's state, stepped ``n`` steps at a time.
+
+    ``backend`` is what :meth:`compile` compiled for. ``step`` returns the ELBO (full-data scale) of
+    each step taken, and stops after a step whose ELBO is not finite. ``approximation`` gives (means,
+    sds) by tensor name. ``load`` takes a :class:`Checkpoint` or a :class:`StartState`, before
+    compiling; ``checkpoint`` gives the state to save (its ``timing`` left to the loop).
+    """
+
+    backend: str
+
+    def compile(self) -> None: ...
+
+    def step(self, n: int) -> np.ndarray: ...
+
+    def state(self) -> StepState: ...
+
+    def approximation(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]: ...
+
+    def load(self, start: Checkpoint | StartState) -> None: ...
+
+    def checkpoint(self) -> Checkpoint: ...
+
+
+@dataclass
+class FitResult:
+    """The fitted stepper and how the fit went.
+
+    elbo : (iteration,) the full-data ELBO (:func:`elbo_scale`) of every step from the first (resumed runs included)
+    """
+
+    stepper: Stepper
+    elbo: np.ndarray
+    wall_time_s: float  # stepping time of every part of the fit (a resumed fit has several), compiling excluded
+    iterations_per_s: float  # stepping speed of the last part that stepped
+    compile_time_s: float  # of that part: PyTensor's compile and the first step (where JAX compiles)
+    backend: str  # of that part
+    interrupted: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def approx(self):
+        """The PyMC approximation of an :class:`ADVIStepper`'s fit."""
+        return self.stepper.approx
+
+    def approximation(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """(means, sds) by tensor name, as :meth:`Stepper.approximation`."""
+        return self.stepper.approximation()
 
 
 def _learning_rate(config: FitConfig, step: int) -> float:
@@ -163,21 +232,6 @@ def _start_means(approx, config: FitConfig, rng: np.random.Generator) -> np.ndar
             fan_out = shape[-1] * (int(np.prod(shape[:2])) if len(shape) == 4 else 1)
             mu[slc] = rng.standard_normal(slc.stop - slc.start) * math.sqrt(2.0 / (fan_in + fan_out))
     return mu
-
-
-def _set_approximation(approx, means: dict[str, np.ndarray], sds: dict[str, np.ndarray]) -> None:
-    """Set the variational means and sds (as softplus^-1) by tensor name: the inverse of
-    :func:`approximation_params`."""
-    group = approx.groups[0]
-    mu, rho = (np.array(group.params_dict[k].get_value()) for k in ("mu", "rho"))
-    for value_name, slc, shape, _ in group.ordering.values():
-        name = value_name.removesuffix("_log__")
-        if name not in means or np.shape(means[name]) != tuple(shape):
-            raise CheckpointError(f"no start values of shape {tuple(shape)} for {name!r}")
-        mu[slc] = np.ravel(means[name])
-        rho[slc] = np.log(np.expm1(np.ravel(sds[name]).astype(np.float64)))
-    group.params_dict["mu"].set_value(mu.astype(mu.dtype))
-    group.params_dict["rho"].set_value(rho.astype(mu.dtype))
 
 
 def _optimizer(config: FitConfig, lr):
@@ -212,6 +266,134 @@ def _quiet_jax():
         yield
 
 
+def _read_approximation(approx) -> tuple[dict, dict, dict]:
+    """Each tensor's mean and sd of a mean-field approximation by name (``x_log__`` as ``x``), and
+    whether it is on the log scale."""
+    group = approx.groups[0]
+    # under JAX, shared values come back as JAX arrays
+    mu = np.asarray(group.params_dict["mu"].get_value())
+    sd = np.logaddexp(0.0, np.asarray(group.params_dict["rho"].get_value())).astype(mu.dtype)  # softplus
+    means, sds, log_scale = {}, {}, {}
+    for value_name, slc, shape, _ in group.ordering.values():
+        name = value_name.removesuffix("_log__")
+        means[name], sds[name], log_scale[name] = mu[slc].reshape(shape), sd[slc].reshape(shape), name != value_name
+    return means, sds, log_scale
+
+
+def elbo_scale(approx) -> float:
+    """What turns PyMC's loss into the full-data ELBO: PyMC divides the mini-batch ELBO, already scaled
+    to ``total_size``, by ``total_size / batch_size`` (``scale_cost_to_minibatch``). The post's
+    PyMC3 ``advi_minibatch`` reported the full-data ELBO, and so does every ELBO this project records."""
+    return float(approx.symbolic_normalizing_constant.eval())
+
+
+class ADVIStepper:
+    """Mean-field ADVI of ``model`` as ``config`` says, stepped ``n`` steps at a time (see :class:`Stepper`).
+
+    Made, it holds the start values (``config.start``, ``config.start_sigma``, from ``config.seed``) and
+    the symbolic step; :meth:`compile` compiles it (once) on ``config.backend`` or the next backend
+    that works, with mini-batches and noise drawn reproducibly from (seed, iteration at compile), so a
+    resumed fit draws fresh ones. :meth:`load` a start state before compiling. The step size follows
+    ``config``'s schedule over ``config.iterations`` by the iteration count, resumed steps included.
+    PyTensor's floatX is ``config.float`` while it builds and compiles.
+    """
+
+    def __init__(self, model: pm.Model, config: FitConfig) -> None:
+        self.config = config
+        self.backend = config.backend
+        rng = np.random.default_rng(config.seed)
+        with pytensor.config.change_flags(floatX=config.float):
+            with model:
+                advi = pm.ADVI(random_seed=int(rng.integers(2**31)))
+            self.approx = approx = advi.approx
+            self._scale = elbo_scale(approx)
+            sigma_rho = math.log(math.expm1(config.start_sigma))
+            approx.params[0].set_value(_start_means(approx, config, rng))
+            approx.params[1].set_value(np.full(approx.groups[0].ddim, sigma_rho, dtype=approx.params[1].get_value().dtype))
+            self._lr = pytensor.shared(np.asarray(config.learning_rate, dtype=config.float), name="learning_rate")
+            self._updates = advi.objective.updates(obj_optimizer=_optimizer(config, self._lr))
+        # the shared variables the step updates, RNGs aside: variational parameters and optimizer state
+        self._state = [v for v in self._updates if isinstance(v, SharedVariable) and not isinstance(v.type, RandomType)]
+        self._elbo: list[float] = []
+        self._fn = None
+
+    def compile(self) -> None:
+        """Compile the step (once; later calls do nothing). JAX compiles on the first step, not here."""
+        if self._fn is None:
+            log.info("compiling the ADVI step (%s backend)", self.config.backend)
+            with pytensor.config.change_flags(floatX=self.config.float):
+                self._fn, self.backend = _compile(self._updates.loss, self._updates,
+                                                  [self.config.seed, len(self._elbo)], self.config.backend)
+
+    def step(self, n: int = 1) -> np.ndarray:
+        """Take ``n`` steps (compiling first if need be); returns the ELBO of each. Stops after a step
+        whose ELBO is NaN or infinite: the parameters are no longer usable, and that ELBO ends the result."""
+        self.compile()
+        start = len(self._elbo)
+        with _quiet_jax():
+            for _ in range(n):
+                self._lr.set_value(np.asarray(_learning_rate(self.config, len(self._elbo)), dtype=self.config.float))
+                value = -float(self._fn()) * self._scale
+                self._elbo.append(value)
+                if not math.isfinite(value):
+                    break
+        return np.asarray(self._elbo[start:])
+
+    def state(self) -> StepState:
+        return StepState(iteration=len(self._elbo), elbo=tuple(self._elbo),
+                         schedule=lambda i: _learning_rate(self.config, i))
+
+    def approximation(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """(means, sds) by tensor name; a hyperprior fitted on the log scale (``x_log__``) as ``x``, on that scale."""
+        means, sds, _ = _read_approximation(self.approx)
+        return means, sds
+
+    def load(self, start: Checkpoint | StartState) -> None:
+        """Continue from a checkpoint (every array of the state) or a :class:`StartState` (the means and
+        sds; the optimizer's state starts afresh). Raises :class:`CheckpointError` when it does not fit."""
+        if self._fn is not None:
+            raise RuntimeError("load a start state before compiling: the compiled step draws from the start iteration")
+        if isinstance(start, Checkpoint):
+            if len(start.arrays) != len(self._state):
+                raise CheckpointError(f"{len(start.arrays)} arrays of state, the model needs {len(self._state)}")
+            for var, value in zip(self._state, start.arrays):
+                if var.get_value().shape != value.shape:
+                    raise CheckpointError(f"{var.name} has shape {value.shape}, the model needs {var.get_value().shape}")
+            for var, value in zip(self._state, start.arrays):
+                var.set_value(value)
+        else:
+            self._set_approximation(start.means, start.sds)
+        self._elbo = [float(v) for v in start.elbo]
+
+    def checkpoint(self) -> Checkpoint:
+        return Checkpoint(arrays=[np.asarray(v.get_value()) for v in self._state], elbo=list(self._elbo))
+
+    def _set_approximation(self, means: dict[str, np.ndarray], sds: dict[str, np.ndarray]) -> None:
+        """Set the variational means and sds (as softplus^-1) by tensor name: the inverse of :meth:`approximation`."""
+        group = self.approx.groups[0]
+        mu, rho = (np.array(group.params_dict[k].get_value()) for k in ("mu", "rho"))
+        for value_name, slc, shape, _ in group.ordering.values():
+            name = value_name.removesuffix("_log__")
+            if name not in means or np.shape(means[name]) != tuple(shape):
+                raise CheckpointError(f"no start values of shape {tuple(shape)} for {name!r}")
+            mu[slc] = np.ravel(means[name])
+            rho[slc] = np.log(np.expm1(np.ravel(sds[name]).astype(np.float64)))
+        group.params_dict["mu"].set_value(mu.astype(mu.dtype))
+        group.params_dict["rho"].set_value(rho.astype(mu.dtype))
+
+
+def approximation_params(approx, param_dims: dict[str, tuple[str, ...]]) -> tuple[dict, dict]:
+    """Mean and sd of every tensor of a mean-field approximation, by parameter name.
+
+    Weights come back in their own shape with ``param_dims`` as dims; a log-transformed hyperprior
+    ``x_log__`` comes back as ``x`` (a scalar on the log scale, attribute ``transform = "log"``).
+    returns (means, sds): name -> (values, dims, attrs)
+    """
+    means, sds, log_scale = _read_approximation(approx)
+    info = {name: ((), {"transform": "log"}) if log_scale[name] else (param_dims[name], {}) for name in means}
+    return ({k: (v, *info[k]) for k, v in means.items()}, {k: (v, *info[k]) for k, v in sds.items()})
+
+
 @contextlib.contextmanager
 def _sigterm_as_interrupt():
     """Treat SIGTERM (``kill``, a job scheduler's stop) like Ctrl-C: save a checkpoint, then stop.
@@ -232,25 +414,23 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _state_variables(updates) -> list[SharedVariable]:
-    """Shared variables the step updates, RNGs aside: variational parameters and optimizer state."""
-    return [v for v in updates if isinstance(v, SharedVariable) and not isinstance(v.type, RandomType)]
-
-
-def _save_checkpoint(path: Path, state: list[SharedVariable], elbo: list[float], timing: dict, key: dict) -> None:
-    """``timing``: the :data:`TIMING` figures so far."""
+def save_checkpoint(path: Path, checkpoint: Checkpoint, key: dict) -> None:
+    """Write ``checkpoint`` atomically, with ``key`` (what it was made for, see :func:`load_checkpoint`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    arrays = {f"state_{i}": np.asarray(v.get_value()) for i, v in enumerate(state)}
+    arrays = {f"state_{i}": value for i, value in enumerate(checkpoint.arrays)}
     with open(tmp, "wb") as fh:
-        np.savez(fh, elbo=np.asarray(elbo, dtype=np.float64), key=json.dumps(key), **timing, **arrays)
+        np.savez(fh, elbo=np.asarray(checkpoint.elbo, dtype=np.float64), key=json.dumps(key), **checkpoint.timing,
+                 **arrays)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
-def _load_checkpoint(path: Path, state: list[SharedVariable], key: dict) -> tuple[list[float], dict]:
-    """The ELBO history and the :data:`TIMING` figures of a checkpoint; its state goes into ``state``."""
+def load_checkpoint(path: Path, key: dict) -> Checkpoint:
+    """A checkpoint written by :func:`save_checkpoint` for the same ``key``.
+
+    Raises :class:`CheckpointError` when it was made for another key, or is damaged."""
     try:
         with np.load(path) as data:
             saved_key = json.loads(str(data["key"]))
@@ -260,7 +440,7 @@ def _load_checkpoint(path: Path, state: list[SharedVariable], key: dict) -> tupl
                     f"{path}: made for other settings {diff} (saved, now); resume with the same "
                     f"model, prior and optimizer, or start afresh without --resume"
                 )
-            values = [data[f"state_{i}"] for i in range(len(state))]
+            arrays = [data[f"state_{i}"] for i in range(sum(k.startswith("state_") for k in data.files))]
             elbo = list(data["elbo"])
             timing = {k: type(default)(data[k]) for k, default in TIMING.items() if k in data.files}
             if "iterations_per_s" not in timing and timing["wall_time_s"] > 0:
@@ -270,18 +450,7 @@ def _load_checkpoint(path: Path, state: list[SharedVariable], key: dict) -> tupl
         raise
     except Exception as exc:
         raise CheckpointError(f"{path}: damaged checkpoint ({type(exc).__name__}: {exc}); delete it and start afresh") from exc
-    for var, value in zip(state, values):
-        if var.get_value().shape != value.shape:
-            raise CheckpointError(f"{path}: {var.name} has shape {value.shape}, the model needs {var.get_value().shape}")
-        var.set_value(value)
-    return elbo, timing
-
-
-def elbo_scale(approx) -> float:
-    """What turns PyMC's loss into the full-data ELBO: PyMC divides the mini-batch ELBO, already scaled
-    to ``total_size``, by ``total_size / batch_size`` (``scale_cost_to_minibatch``). The post's
-    PyMC3 ``advi_minibatch`` reported the full-data ELBO, and so does every ELBO this project records."""
-    return float(approx.symbolic_normalizing_constant.eval())
+    return Checkpoint(arrays=arrays, elbo=elbo, timing=timing)
 
 
 def fit_settings(config: FitConfig) -> dict:
@@ -291,7 +460,7 @@ def fit_settings(config: FitConfig) -> dict:
 
 
 def fit(
-    model: pm.Model,
+    model: pm.Model | Stepper,
     config: FitConfig,
     checkpoint: str | os.PathLike | None = None,
     resume: bool = False,
@@ -299,13 +468,14 @@ def fit(
     model_key: dict | None = None,
     start_from: StartState | None = None,
 ) -> FitResult:
-    """Fit a mean-field approximation to ``model`` by mini-batch ADVI.
+    """Fit ``model`` to ``config.iterations`` steps: by mini-batch ADVI (an :class:`ADVIStepper`) for a
+    PyMC model, or with any :class:`Stepper` given instead.
 
     Parameters
     ----------
     checkpoint
-        File for the variational parameters, the optimizer state and the ELBO history, written every
-        ``config.checkpoint_every`` steps, on Ctrl-C, and at the end.
+        File for the stepper's state and the ELBO history, written every ``config.checkpoint_every``
+        steps, on Ctrl-C, and at the end.
     resume
         Continue from ``checkpoint`` if it exists (its settings must match).
     model_key
@@ -320,59 +490,59 @@ def fit(
     CheckpointError
         ``resume`` with a damaged checkpoint or one of another model or settings.
     """
+    stepper = ADVIStepper(model, config) if isinstance(model, pm.Model) else model
     checkpoint = Path(checkpoint) if checkpoint else None
     # "elbo": checkpoints from before the ELBO was recorded on the full-data scale are refused
     key = {"model": model_key or {}, **fit_settings(config), "elbo": "full data"}
-    rng = np.random.default_rng(config.seed)
-    with model:
-        advi = pm.ADVI(random_seed=int(rng.integers(2**31)))
-    approx = advi.approx
-    scale = elbo_scale(approx)
-    sigma_rho = math.log(math.expm1(config.start_sigma))
-    approx.params[0].set_value(_start_means(approx, config, rng))
-    approx.params[1].set_value(np.full(approx.groups[0].ddim, sigma_rho, dtype=approx.params[1].get_value().dtype))
-
-    lr = pytensor.shared(np.asarray(config.learning_rate, dtype=config.float), name="learning_rate")
-    updates = advi.objective.updates(obj_optimizer=_optimizer(config, lr))
-    state = _state_variables(updates)
-
-    elbo: list[float] = []
     timing = TIMING | {"backend": config.backend}
     if resume and checkpoint and checkpoint.exists():
-        elbo, saved = _load_checkpoint(checkpoint, state, key)
-        timing |= saved
-        log.info("resuming from %s at iteration %d", checkpoint, len(elbo))
+        saved = load_checkpoint(checkpoint, key)
+        try:
+            stepper.load(saved)
+        except CheckpointError as exc:
+            raise CheckpointError(f"{checkpoint}: {exc}") from exc
+        timing |= saved.timing
+        log.info("resuming from %s at iteration %d", checkpoint, len(saved.elbo))
     elif start_from is not None:
-        _set_approximation(approx, start_from.means, start_from.sds)
-        elbo = list(start_from.elbo)
+        stepper.load(start_from)
         timing |= {k: getattr(start_from, k) for k in TIMING} | {"backend": start_from.backend or config.backend}
         log.info("continuing from stored means and sds at iteration %d (the optimizer's state starts afresh)",
-                 len(elbo))
-    start = len(elbo)
+                 len(start_from.elbo))
+    return _loop(stepper, config, checkpoint, key, timing, progress)
+
+
+def _loop(stepper: Stepper, config: FitConfig, checkpoint: Path | None, key: dict, timing: dict,
+          progress: bool) -> FitResult:
+    """Step ``stepper`` to ``config.iterations``: progress, checkpoints, the NaN guard, signals, timing.
+
+    ``timing``: the :data:`TIMING` figures of the parts before this one."""
+    start = done = stepper.state().iteration
     interrupted = False
     last_good = start
     t_first = None  # when this part's first step ended: JAX compiles in it, so stepping is timed from there
+    compile_time = math.nan
+    recent = collections.deque(maxlen=50)  # the progress bar's ELBO: the mean of the last 50
     bar = None
 
     def measured() -> dict:
         """``timing`` with this part's steps added."""
         stepping = time.perf_counter() - t_first if t_first else 0.0
-        steps = len(elbo) - start - 1
+        steps = done - start - 1
         now = timing | {"wall_time_s": timing["wall_time_s"] + stepping}
         if steps > 0:  # this part's speed replaces the last part's once there is one to measure
-            now |= {"iterations_per_s": steps / stepping, "compile_time_s": compile_time, "backend": backend}
+            now |= {"iterations_per_s": steps / stepping, "compile_time_s": compile_time, "backend": stepper.backend}
         return now
 
+    def save() -> None:
+        save_checkpoint(checkpoint, replace(stepper.checkpoint(), timing=measured()), key)
+
     if start < config.iterations:  # a checkpoint holding every iteration needs no compile
-        log.info("compiling the ADVI step (%s backend)", config.backend)
         t0 = time.perf_counter()
-        # a resumed run draws fresh mini-batches and noise, reproducibly from (seed, start)
-        step, backend = _compile(updates.loss, updates, [config.seed, start], config.backend)
+        stepper.compile()
         try:
-            with _quiet_jax(), _sigterm_as_interrupt():
+            with _sigterm_as_interrupt():
                 for i in range(start, config.iterations):
-                    lr.set_value(np.asarray(_learning_rate(config, i), dtype=config.float))
-                    value = -float(step()) * scale
+                    (value,) = stepper.step(1)
                     if not math.isfinite(value):
                         raise TrainingDiverged(
                             f"the ELBO became {value} at iteration {i + 1}; stopped. "
@@ -380,52 +550,32 @@ def fit(
                                if checkpoint and last_good else "")
                             + "Lower --learning-rate or --start-sigma, then resume with --resume."
                         )
-                    elbo.append(value)
+                    done = i + 1
+                    recent.append(value)
                     if bar is None:  # the bar starts after the compiling first step, so its it/s is stepping only
                         t_first = time.perf_counter()
                         compile_time = t_first - t0
-                        bar = tqdm(total=config.iterations, initial=i + 1, unit="it", disable=not progress,
+                        bar = tqdm(total=config.iterations, initial=done, unit="it", disable=not progress,
                                    dynamic_ncols=True, mininterval=0.5 if progress and os.isatty(2) else 30,
                                    smoothing=0, desc="ADVI")  # smoothing 0: the mean speed, as recorded
                     else:
                         bar.update()
-                    if (i + 1) % 50 == 0:
-                        bar.set_postfix_str(f"ELBO {np.mean(elbo[-50:]):,.0f}", refresh=False)
-                    if checkpoint and (i + 1) % config.checkpoint_every == 0:
-                        _save_checkpoint(checkpoint, state, elbo, measured(), key)
-                        last_good = i + 1
+                    if done % 50 == 0:
+                        bar.set_postfix_str(f"ELBO {np.mean(recent):,.0f}", refresh=False)
+                    if checkpoint and done % config.checkpoint_every == 0:
+                        save()
+                        last_good = done
         except KeyboardInterrupt:
             interrupted = True
-            log.warning("interrupted at iteration %d", len(elbo))
+            done = stepper.state().iteration  # a step interrupted after its update was recorded counts
+            log.warning("interrupted at iteration %d", done)
         finally:
             if bar is not None:
                 bar.close()
     final = measured()  # before the last checkpoint's write, which is not stepping
-    if checkpoint and (interrupted or len(elbo) > last_good):
-        _save_checkpoint(checkpoint, state, elbo, final, key)
-    return FitResult(approx=approx, elbo=np.asarray(elbo), **final, interrupted=interrupted)
-
-
-def approximation_params(approx, param_dims: dict[str, tuple[str, ...]]) -> tuple[dict, dict]:
-    """Mean and sd of every tensor of a mean-field approximation, by parameter name.
-
-    Weights come back in their own shape with ``param_dims`` as dims; a log-transformed hyperprior
-    ``x_log__`` comes back as ``x`` (a scalar on the log scale, attribute ``transform = "log"``).
-    returns (means, sds): name -> (values, dims, attrs)
-    """
-    group = approx.groups[0]
-    # under JAX, shared values come back as JAX arrays
-    mu = np.asarray(group.params_dict["mu"].get_value())
-    sd = np.logaddexp(0.0, np.asarray(group.params_dict["rho"].get_value())).astype(mu.dtype)  # softplus
-    means, sds = {}, {}
-    for value_name, slc, shape, _ in group.ordering.values():
-        if value_name.endswith("_log__"):
-            name, dims, attrs = value_name[: -len("_log__")], (), {"transform": "log"}
-        else:
-            name, dims, attrs = value_name, param_dims[value_name], {}
-        means[name] = (mu[slc].reshape(shape), dims, attrs)
-        sds[name] = (sd[slc].reshape(shape), dims, attrs)
-    return means, sds
+    if checkpoint and (interrupted or done > last_good):
+        save_checkpoint(checkpoint, replace(stepper.checkpoint(), timing=final), key)
+    return FitResult(stepper=stepper, elbo=np.asarray(stepper.state().elbo), **final, interrupted=interrupted)
 
 
 def with_preset(config: FitConfig, preset: str | None) -> FitConfig:

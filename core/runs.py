@@ -11,18 +11,18 @@ import os
 import platform
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import xarray as xr
 
-from . import predict, store, uncertainty
-from .architecture import LayerSpec, param_specs, spec_to_json
+from . import predict, schema, store, uncertainty
+from .architecture import LayerSpec, param_specs, spec_from_json, spec_to_json
 from .data import MNIST, load_mnist
 
-__all__ = ["checkpoint_path", "evaluate_predictions", "evaluate_run", "machine", "run_name", "train_run"]
+__all__ = ["checkpoint_path", "evaluate_predictions", "evaluate_run", "machine", "model_key", "prepare_data",
+           "run_attributes", "run_name", "train_run"]
 
 log = logging.getLogger(__name__)
 
@@ -104,26 +104,102 @@ def _assemble(attrs: dict, elbo: np.ndarray, means: dict, sds: dict, hyper: dict
     )
 
 
-def _start_state(path: Path, model_key: dict, config):
+def prepare_data(data_dir: str | os.PathLike | None, n_train: int | None = None, n_test: int | None = None) -> MNIST:
+    """MNIST's split, cut to the first ``n_train`` training images and ``n_test`` test and validation images."""
+    data = load_mnist(data_dir)
+    return replace(data, x_train=data.x_train[:n_train], y_train=data.y_train[:n_train], x_val=data.x_val[:n_test],
+                   y_val=data.y_val[:n_test], x_test=data.x_test[:n_test], y_test=data.y_test[:n_test])
+
+
+def model_key(spec: list[LayerSpec], prior_kind: str, prior, n_train: int) -> dict:
+    """What identifies the fitted model: a checkpoint or a run file made for another is not continued."""
+    return {"architecture": spec_to_json(spec), "prior": prior_kind, "prior_params": asdict(prior), "n_train": n_train}
+
+
+def _start_state(path: Path, key: dict, config):
     """The state to continue the run stored at ``path``: refused if it was made for another model or
     other fit settings (iterations aside)."""
-    from .inference import SETTINGS_BEFORE, CheckpointError, StartState, fit_settings
+    from .inference import CheckpointError, StartState, fit_settings
 
     run = store.load_run(path)
-    attrs = SETTINGS_BEFORE | store.run_attrs(run)
-    wanted = model_key | {"architecture": json.loads(model_key["architecture"])} | fit_settings(config)
+    attrs = store.run_attrs(run, defaults=True)  # files from before lr_floor / lr_hold were made with 0 and 0
+    wanted = key | {"architecture": json.loads(key["architecture"])} | fit_settings(config)
     diff = {k: (attrs.get(k), v) for k, v in wanted.items() if attrs.get(k) != v}
     if diff:
         raise CheckpointError(f"{path}: made for other settings {diff} (stored, now); continue it with the same "
                               "model, prior and optimizer, or train under another --name")
-    mean_ds, sd_ds = run["variational_mean"].to_dataset(), run["variational_sd"].to_dataset()
-    return StartState(means={k: mean_ds[k].values for k in mean_ds.data_vars},
-                      sds={k: sd_ds[k].values for k in sd_ds.data_vars},
-                      elbo=[float(v) for v in run["optimization"]["elbo"].values],
-                      wall_time_s=float(attrs["wall_time_s"]),
-                      iterations_per_s=float(attrs.get("iterations_per_s", np.nan)),
-                      compile_time_s=float(attrs.get("compile_time_s", np.nan)),  # files made before it was stored
-                      backend=str(attrs.get("backend", "")))
+    means, sds = store.approximation(run)
+    return StartState(means=means, sds=sds, elbo=[float(v) for v in run["optimization"]["elbo"].values],
+                      wall_time_s=float(attrs["wall_time_s"]), iterations_per_s=float(attrs["iterations_per_s"]),
+                      compile_time_s=float(attrs["compile_time_s"]), backend=str(attrs["backend"]))
+
+
+def _continuation(run_path: Path, checkpoint: Path, key: dict, config):
+    """With --resume: whether the run at ``run_path`` is done already, and the state to continue from
+    when there is no checkpoint (another machine, say): the run file's, if there is one."""
+    if not run_path.exists():
+        return False, None
+    stored = _start_state(run_path, key, config)
+    if len(stored.elbo) >= config.iterations:
+        log.info("%s holds %d iterations already: nothing to train", run_path, len(stored.elbo))
+        return True, None
+    return False, None if checkpoint.exists() else stored
+
+
+def _fit(spec: list[LayerSpec], prior, data: MNIST, config, **fit_kwargs):
+    """Build the PyMC model of ``spec`` and ``prior`` on the training images and fit it (:func:`core.inference.fit`)."""
+    import pytensor
+
+    from .inference import fit
+    from .models import build_model
+
+    with pytensor.config.change_flags(floatX=config.float):
+        pm_model = build_model(spec, prior, MNIST.scale(data.x_train), data.y_train, batch_size=config.batch_size)
+        return fit(pm_model, config, **fit_kwargs)
+
+
+def _evaluate(spec: list[LayerSpec], means: dict, sds: dict, data: MNIST, n_draws: int, seed: int):
+    """The predictive of the test and the validation images, and draws of the hyperpriors."""
+    weights = [p.name for p in param_specs(spec)]
+    w_means = {k: np.asarray(means[k], dtype=np.float32) for k in weights}
+    w_sds = {k: np.asarray(sds[k], dtype=np.float32) for k in weights}
+    test = evaluate_predictions(spec, w_means, w_sds, data.x_test, data.y_test, n_draws, seed)
+    # the held-out training images: what a choice between settings may look at (the test set may not)
+    validation = evaluate_predictions(spec, w_means, w_sds, data.x_val, data.y_val, n_draws, seed + 1)
+    hyper_names = [k for k in means if k not in weights]
+    hyper = predict.hyperprior_draws({k: float(means[k]) for k in hyper_names}, {k: float(sds[k]) for k in hyper_names},
+                                     N_HYPER_DRAWS, seed)
+    return test, validation, hyper
+
+
+def run_attributes(*, model: str, prior_kind: str, prior, spec: list[LayerSpec], config, result, validation: dict,
+                   label: str, n_train: int, n_draws: int, command: str) -> dict:
+    """The root attributes ``bnn train`` gives a run (core/schema.py), but for the test accuracies and
+    prediction time, which :func:`_assemble` adds."""
+    final_elbo, elbo_change = convergence(result.elbo)
+    return {
+        "model": model,
+        "prior": prior_kind,
+        "prior_params": asdict(prior),
+        "architecture": spec_to_json(spec),
+        "label": label,
+        "n_train": n_train,
+        "iterations": len(result.elbo),
+        **{k: v for k, v in asdict(config).items() if k not in ("iterations", "backend")},
+        "backend": result.backend,
+        "versions": versions(),
+        "machine": machine(),
+        "wall_time_s": result.wall_time_s,
+        "iterations_per_s": result.iterations_per_s,
+        "compile_time_s": result.compile_time_s,
+        "n_draws": n_draws,
+        "final_elbo": final_elbo,
+        "elbo_change": elbo_change,
+        "val_accuracy_mode": validation["accuracy_mode"],
+        "val_accuracy_mean": validation["accuracy_mean"],
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": command or " ".join(sys.argv),
+    }
 
 
 def train_run(
@@ -151,98 +227,49 @@ def train_run(
     is kept for ``resume``). ``resume`` without a checkpoint continues from the run file of the same
     name in ``out_dir``, if there is one (its means and sds; the optimizer's state starts afresh).
     """
-    import pytensor
-
-    from .inference import approximation_params, fit
-    from .models import architecture, build_model
+    from .models import architecture
     from .priors import make_prior
 
     spec = architecture(model, sizes)  # bad settings fail before the data is read
     prior = make_prior(prior_kind, **(prior_params or {}))
-    data = load_mnist(data_dir)
-    x_train, y_train = data.x_train[:n_train], data.y_train[:n_train]
-    x_test, y_test = data.x_test[:n_test], data.y_test[:n_test]
+    data = prepare_data(data_dir, n_train, n_test)
     name = name or run_name(model, prior_kind, config.seed)
-    out_dir = Path(out_dir)
-    dims = {p.name: p.dims for p in param_specs(spec)}
-    model_key = {"architecture": spec_to_json(spec), "prior": prior_kind, "prior_params": asdict(prior),
-                 "n_train": len(x_train)}
-    checkpoint = checkpoint_path(out_dir, name)
-    run_path = out_dir / f"{name}{store.RUN_SUFFIX}"
-    start_from = None
-    if resume and run_path.exists():
-        stored = _start_state(run_path, model_key, config)
-        if len(stored.elbo) >= config.iterations:
-            log.info("%s holds %d iterations already: nothing to train", run_path, len(stored.elbo))
-            return run_path
-        # without its checkpoint (another machine, say), a run continues from its run file
-        start_from = None if checkpoint.exists() else stored
-    with pytensor.config.change_flags(floatX=config.float):
-        pm_model = build_model(spec, prior, MNIST.scale(x_train), y_train, batch_size=config.batch_size)
-        result = fit(pm_model, config, checkpoint=checkpoint, resume=resume, progress=progress, model_key=model_key,
-                     start_from=start_from)
+    run_path, checkpoint = Path(out_dir) / f"{name}{store.RUN_SUFFIX}", checkpoint_path(out_dir, name)
+    key = model_key(spec, prior_kind, prior, len(data.x_train))
+    done, start_from = _continuation(run_path, checkpoint, key, config) if resume else (False, None)
+    if done:
+        return run_path
+    result = _fit(spec, prior, data, config, checkpoint=checkpoint, resume=resume, progress=progress, model_key=key,
+                  start_from=start_from)
     if result.interrupted:
         return None
-    raw_means, raw_sds = approximation_params(result.approx, dims)
-    as_array = lambda d: {k: xr.DataArray(v, dims=dm, attrs=a) for k, (v, dm, a) in d.items()}
-    weights = [p.name for p in param_specs(spec)]
-    np_means = {k: raw_means[k][0].astype(np.float32) for k in weights}
-    np_sds = {k: raw_sds[k][0].astype(np.float32) for k in weights}
-    evaluation = evaluate_predictions(spec, np_means, np_sds, x_test, y_test, n_draws, config.seed)
-    # the held-out training images: what a choice between settings may look at (the test set may not)
-    validation = evaluate_predictions(spec, np_means, np_sds, data.x_val[:n_test], data.y_val[:n_test], n_draws,
-                                      config.seed + 1)
-    hyper_names = [k for k in raw_means if k not in weights]
-    hyper = predict.hyperprior_draws({k: float(raw_means[k][0]) for k in hyper_names},
-                                     {k: float(raw_sds[k][0]) for k in hyper_names}, N_HYPER_DRAWS, config.seed)
-    final_elbo, elbo_change = convergence(result.elbo)
-    attrs = {
-        "model": model,
-        "prior": prior_kind,
-        "prior_params": asdict(prior),
-        "architecture": spec_to_json(spec),
-        "label": label,
-        "n_train": len(x_train),
-        "iterations": len(result.elbo),
-        **{k: v for k, v in asdict(config).items() if k not in ("iterations", "backend")},
-        "backend": result.backend,
-        "versions": versions(),
-        "machine": machine(),
-        "wall_time_s": result.wall_time_s,
-        "iterations_per_s": result.iterations_per_s,
-        "compile_time_s": result.compile_time_s,
-        "n_draws": n_draws,
-        "final_elbo": final_elbo,
-        "elbo_change": elbo_change,
-        "val_accuracy_mode": validation["accuracy_mode"],
-        "val_accuracy_mean": validation["accuracy_mean"],
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": command or " ".join(sys.argv),
-    }
-    run = _assemble(attrs, result.elbo, as_array(raw_means), as_array(raw_sds), hyper, evaluation, x_test, y_test)
-    path = store.save_run(run, out_dir / f"{name}{store.RUN_SUFFIX}")
+    means, sds = result.approximation()
+    test, validation, hyper = _evaluate(spec, means, sds, data, n_draws, config.seed)
+    attrs = run_attributes(model=model, prior_kind=prior_kind, prior=prior, spec=spec, config=config, result=result,
+                           validation=validation, label=label, n_train=len(data.x_train), n_draws=n_draws,
+                           command=command)
+    path = store.save_run(_assemble(attrs, result.elbo, means, sds, hyper, test, data.x_test, data.y_test), run_path)
     log.info("wrote %s: accuracy %.2f%% (mode of %d draws), final ELBO %.0f",
-             path, 100 * evaluation["accuracy_mode"], n_draws, final_elbo)
+             path, 100 * test["accuracy_mode"], n_draws, attrs["final_elbo"])
     return path
 
 
 def evaluate_run(path: str | os.PathLike, n_draws: int = 100, seed: int = 0) -> Path:
-    """Recompute a run's predictions on its stored test digits from its stored approximation."""
+    """Recompute a run's predictions on its stored test digits from its stored approximation.
+
+    Every other attribute is kept, those this program does not know (a newer version's) included."""
     run = store.load_run(path)
-    spec, means, sds = predict.network_params(run)
+    spec = spec_from_json(run.attrs["architecture"])
+    means, sds = store.approximation(run)
+    weights = [p.name for p in param_specs(spec)]
     images = run["predictions_constant_data"]["image"].values
     labels = run["predictions_constant_data"]["true_label"].values
-    evaluation = evaluate_predictions(spec, means, sds, images, labels, n_draws, seed)
+    evaluation = evaluate_predictions(spec, {k: means[k] for k in weights}, {k: sds[k] for k in weights}, images,
+                                      labels, n_draws, seed)
     hyper = {k: run["posterior"][k].values[0] for k in run["posterior"].data_vars}
-    mean_ds, sd_ds = run["variational_mean"].to_dataset(), run["variational_sd"].to_dataset()
-    new = _assemble(
-        dict(run.attrs) | {"n_draws": n_draws},
-        run["optimization"]["elbo"].values,
-        {k: mean_ds[k] for k in mean_ds.data_vars},
-        {k: sd_ds[k] for k in sd_ds.data_vars},
-        hyper,
-        evaluation,
-        images,
-        labels,
-    )
+    fields = {f.name: f for f in schema.FIELDS}
+    attrs = {k: v for k, v in store.run_attrs(run).items() if k in fields and not fields[k].computed}
+    new = _assemble(attrs | {"n_draws": n_draws}, run["optimization"]["elbo"].values, means, sds, hyper, evaluation,
+                    images, labels)
+    new.attrs.update({k: v for k, v in run.attrs.items() if k not in fields})
     return store.save_run(new, path)

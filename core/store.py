@@ -4,23 +4,32 @@ The file is the only contract between training and the dashboard. Writes are ato
 file in the same folder, then ``os.replace``), so a reader never sees half a run; loads validate the
 schema and name the problem and the fix when a file is corrupt, truncated, foreign or of another
 schema version.
+
+The root attributes are defined in core/schema.py: :func:`build_run` checks a caller's against it, and
+the reader's defaults (:func:`run_attrs`), the listings (:class:`RunSummary`), :data:`REQUIRED_ATTRS`
+and the app's details rows (:func:`detail_fields`) are derived from it. :func:`approximation` is the
+one reader of a run's variational means and sds.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import mmap
 import os
 import re
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from . import uncertainty
+from . import schema, uncertainty
+from .architecture import param_specs, spec_from_json
+from .schema import detail_fields
 
 __all__ = [
     "RUN_SUFFIX",
@@ -28,7 +37,10 @@ __all__ = [
     "SCHEMA_VERSION",
     "RunFileError",
     "RunSummary",
+    "approximation",
+    "approximation_dataset",
     "build_run",
+    "detail_fields",
     "list_runs",
     "load_run",
     "remove_stale_temporaries",
@@ -60,7 +72,8 @@ REQUIRED = {
     "variational_sd": (),
     "posterior": (),
 }
-REQUIRED_ATTRS = ("model", "prior", "architecture", "iterations", "created")
+# root attributes every run must have, besides schema and schema_version (core/schema.py defines them all)
+REQUIRED_ATTRS = schema.required_names()
 # the first bytes of a netCDF-4 (HDF5) file and of the classic netCDF formats
 SIGNATURES = (b"\x89HDF\r\n\x1a\n", b"CDF\x01", b"CDF\x02", b"CDF\x05")
 
@@ -86,8 +99,8 @@ def build_run(
     *,
     attrs: dict,
     elbo: np.ndarray,
-    means: dict[str, xr.DataArray],
-    sds: dict[str, xr.DataArray],
+    means: dict[str, np.ndarray | xr.DataArray],
+    sds: dict[str, np.ndarray | xr.DataArray],
     hyper_draws: dict[str, np.ndarray],
     labels: np.ndarray,
     probability: np.ndarray,
@@ -98,11 +111,14 @@ def build_run(
     """Assemble a run as a DataTree with the groups of docs/run-file.md. The uncertainty measures, and
     the ``auroc`` attribute (the chi-square's), are computed here from the predictions.
 
-    elbo : (iteration,)   means, sds : parameter name -> DataArray with named dims
+    attrs : the root attributes of core/schema.py that a caller gives (checked: no unknown one, none that
+        the writer sets itself, none of the wrong type, every required one)
+    elbo : (iteration,)   means, sds : tensor name -> values (see :func:`approximation_dataset`)
     hyper_draws : name -> (draw,)   labels : (draw, digit) predicted per draw
     probability : (digit, class) mean predictive   expected_entropy : (digit,)
     images : (digit, 28, 28) uint8   true_labels : (digit,)
     """
+    schema.check_attrs(attrs)
     n_draws, n_digits = labels.shape
     if probability.shape != (n_digits, 10) or len(true_labels) != n_digits or len(images) != n_digits:
         raise ValueError("labels, probability, images and true_labels disagree on the number of digits")
@@ -112,6 +128,9 @@ def build_run(
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION, **_netcdf_attrs(attrs),
         "auroc": measures["chi_square"].attrs["auroc"],  # the default measure's, for listings
     })
+    architecture = attrs["architecture"]
+    dims = {p.name: p.dims for p in param_specs(spec_from_json(
+        architecture if isinstance(architecture, str) else json.dumps(architecture)))}
     optimization = xr.Dataset(
         {"elbo": ("iteration", np.asarray(elbo, dtype=np.float32))},
         coords={"iteration": np.arange(1, len(elbo) + 1)},
@@ -139,13 +158,42 @@ def build_run(
             "/": root,
             "optimization": optimization,
             "posterior": posterior,
-            "variational_mean": xr.Dataset({k: v.astype(np.float32) for k, v in means.items()}),
-            "variational_sd": xr.Dataset({k: v.astype(np.float32) for k, v in sds.items()}),
+            "variational_mean": approximation_dataset(means, dims),
+            "variational_sd": approximation_dataset(sds, dims),
             "predictions": predictions,
             "predictions_constant_data": constant,
             "uncertainty": measures,
         }
     )
+
+
+def approximation_dataset(values: dict[str, np.ndarray | xr.DataArray], dims: dict[str, tuple[str, ...]]) -> xr.Dataset:
+    """``/variational_mean`` or ``/variational_sd`` from each tensor's values by name, as float32.
+
+    A weight tensor (a name of ``dims``, the architecture's parameters) gets its dims; any other name is
+    a hyperprior, a scalar on the log scale (attribute ``transform = "log"``). A DataArray is kept as it
+    is (its dims and attributes), cast to float32.
+    """
+    variables = {}
+    for name, value in values.items():
+        if isinstance(value, xr.DataArray):
+            variables[name] = value.astype(np.float32)
+        elif name in dims:
+            variables[name] = xr.DataArray(np.asarray(value, dtype=np.float32), dims=dims[name])
+        elif np.ndim(value) == 0:
+            variables[name] = xr.DataArray(np.float32(value), attrs={"transform": "log"})
+        else:
+            raise ValueError(f"{name!r}: neither a parameter of the architecture nor a scalar hyperprior")
+    return xr.Dataset(variables)
+
+
+def approximation(run: xr.DataTree, names: Iterable[str] | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Each tensor's variational mean and sd by name, from a loaded run: the inverse of
+    :func:`approximation_dataset`. Weights in their own shapes; hyperpriors (``dense_1.W_sd``) as
+    scalars on the log scale. ``names``: only those tensors, in that order (default: all, as stored)."""
+    mean, sd = run["variational_mean"], run["variational_sd"]
+    names = list(mean.data_vars) if names is None else list(names)
+    return {n: mean[n].values for n in names}, {n: sd[n].values for n in names}
 
 
 def uncertainty_group(
@@ -178,19 +226,13 @@ def _netcdf_attrs(attrs: dict) -> dict:
     return out
 
 
-def run_attrs(run: xr.DataTree) -> dict:
-    """The root attributes, with the JSON-encoded ones (``versions``, ``prior_params``...) decoded."""
-    out = {}
-    for key, value in run.attrs.items():
-        if isinstance(value, str) and value[:1] in "[{":
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                pass
-        elif isinstance(value, np.generic):
-            value = value.item()
-        out[key] = value
-    return out
+def run_attrs(run: xr.DataTree, defaults: bool = False) -> dict:
+    """The root attributes, with the JSON-encoded ones (``versions``, ``prior_params``...) decoded.
+
+    ``defaults``: with what a file written before an attribute existed is taken to hold for it
+    (core/schema.py: ``lr_floor`` 0, ``compile_time_s`` NaN...), where the file lacks it."""
+    out = {key: schema.decode(key, value) for key, value in run.attrs.items()}
+    return schema.defaults() | out if defaults else out
 
 
 def _umask() -> int:
@@ -346,7 +388,7 @@ def _check_layout(attrs, variables: dict[str, set[str]], name: str) -> None:
             f"{name}: schema version {version} is older than this program's ({SCHEMA_VERSION}); "
             f"re-create it with `bnn train`."
         )
-    missing = [key for key in REQUIRED_ATTRS if key not in attrs]
+    missing = [key for key in schema.required_names() if key not in attrs]
     for group, required in REQUIRED.items():
         if group not in variables:
             missing.append(f"group /{group}")
@@ -377,44 +419,36 @@ def _read_header(path: Path) -> tuple[dict, dict[str, set[str]]]:
     return attrs, variables
 
 
-@dataclass(frozen=True)
-class RunSummary:
-    """One row of a run listing; ``error`` is set (and the rest may be empty) for an unusable file."""
+@functools.lru_cache
+def _summary_class(fields: tuple[schema.Field, ...]) -> type:
+    """A listing's row: ``name``, ``path``, the fields of core/schema.py that have a ``summary`` name,
+    and ``error``. Made from the definition, once per definition."""
+    return dataclasses.make_dataclass(
+        "RunSummary",
+        [("name", str), ("path", Path),
+         *[(f.summary, f.type, dataclasses.field(default=f.blank)) for f in fields],
+         ("error", str, dataclasses.field(default=""))],
+        frozen=True,
+        module=__name__,
+        namespace={"__doc__": "One row of a run listing; ``error`` is set (and the rest may be empty) for an "
+                              "unusable file. Its fields are those of core/schema.py with a ``summary`` name."},
+    )
 
-    name: str
-    path: Path
-    model: str = ""
-    prior: str = ""
-    label: str = ""
-    iterations: int = 0
-    accuracy: float = float("nan")
-    final_elbo: float = float("nan")
-    wall_time_s: float = float("nan")
-    iterations_per_s: float = float("nan")
-    created: str = ""
-    error: str = ""
+
+RunSummary = _summary_class(schema.summary_fields())
 
 
 def summarize(path: Path) -> RunSummary:
     """Read only the root attributes and the layout of a run file (cheap) and validate its schema."""
+    fields = schema.summary_fields()
+    summary = _summary_class(fields)
     try:
         attrs, variables = _read_header(path)
         _check_layout(attrs, variables, path.name)
     except RunFileError as exc:
-        return RunSummary(path.stem, path, error=str(exc))
-    return RunSummary(
-        name=path.stem,
-        path=path,
-        model=str(attrs["model"]),
-        prior=str(attrs["prior"]),
-        label=str(attrs.get("label", "")),
-        iterations=int(attrs["iterations"]),
-        accuracy=float(attrs.get("accuracy_mode", np.nan)),
-        final_elbo=float(attrs.get("final_elbo", np.nan)),
-        wall_time_s=float(attrs.get("wall_time_s", np.nan)),
-        iterations_per_s=float(attrs.get("iterations_per_s", np.nan)),
-        created=str(attrs["created"]),
-    )
+        return summary(path.stem, path, error=str(exc))
+    values = {f.summary: f.type(attrs[f.name]) if f.name in attrs else f.blank for f in fields}
+    return summary(name=path.stem, path=path, **values)
 
 
 def list_runs(folder: str | os.PathLike) -> list[RunSummary]:

@@ -7,7 +7,7 @@ import numpy as np
 import pytensor
 import pytest
 
-from core import inference
+from core import inference, schema
 from core.inference import CheckpointError, FitConfig, TrainingDiverged, fit
 from core.models import architecture, build_model
 from core.priors import HierarchicalPrior, NormalPrior
@@ -179,7 +179,8 @@ def test_cosine_decays_to_its_floor_and_holds_it():
     assert np.all(np.diff(rates[:800]) < 0), "decays over the first 80%"
     np.testing.assert_allclose(rates[800:], 1e-4, rtol=1e-12)  # then held at 1% of the peak
     # floor 0 and no hold: the plain cosine to 0 that runs made before the floor existed
-    plain = FitConfig(iterations=1000, learning_rate=1e-2, **inference.SETTINGS_BEFORE)
+    before = {k: schema.defaults()[k] for k in ("lr_floor", "lr_hold")}  # what files without them were made with
+    plain = FitConfig(iterations=1000, learning_rate=1e-2, **before)
     assert inference._learning_rate(plain, 500) == pytest.approx(0.5e-2)
     assert inference._learning_rate(plain, 999) == pytest.approx(0.5e-2 * (1 + np.cos(np.pi * 0.999)))
 
@@ -191,3 +192,86 @@ def test_cosine_decays_to_its_floor_and_holds_it():
 def test_schedule_fractions_are_checked(settings, message):
     with pytest.raises(ValueError, match=message):
         FitConfig(**settings)
+
+
+# --- the stepper, and fit as the loop around any stepper ---------------------------------------------
+
+def stepper(config=CONFIG, prior=None):
+    return inference.ADVIStepper(tiny_model(prior), config)
+
+
+def test_a_stepper_stepped_in_chunks_takes_fits_steps():
+    """The benchmarks step an ADVIStepper in chunks; fit steps one at a time: the same ELBOs, bit for bit."""
+    s = stepper()
+    chunks = [s.step(7), s.step(33)]
+    assert [len(c) for c in chunks] == [7, 33]
+    np.testing.assert_array_equal(np.concatenate(chunks), run().elbo)
+    state = s.state()
+    assert state.iteration == 40 and state.elbo == tuple(np.concatenate(chunks))
+    assert state.learning_rate == inference._learning_rate(CONFIG, 40) and s.backend == "jax"
+
+
+def test_the_approximation_goes_into_another_stepper_by_name():
+    first = stepper(prior=HierarchicalPrior())
+    first.step(10)
+    means, sds = first.approximation()
+    assert means["dense_1.W"].shape == (784, 8) and means["dense_1.W_sd"].shape == ()  # on the log scale
+    second = stepper(prior=HierarchicalPrior())
+    second.load(inference.StartState(means, sds, elbo=list(first.state().elbo), wall_time_s=0.0))
+    assert second.state().iteration == 10
+    for got, want in zip(second.approximation(), (means, sds)):
+        for name in want:
+            np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-7)
+    second.step(1)
+    with pytest.raises(RuntimeError, match="before compiling"):
+        second.load(first.checkpoint())
+
+
+def test_a_step_stops_at_a_non_finite_elbo(monkeypatch):
+    real = inference._learning_rate
+    monkeypatch.setattr(inference, "_learning_rate", lambda config, step: np.nan if step == 3 else real(config, step))
+    values = stepper().step(10)
+    assert 4 <= len(values) < 10 and np.isfinite(values[:-1]).all() and not np.isfinite(values[-1])
+
+
+class Parabola:
+    """A stepper that is not ADVI: gradient ascent on -x^2, its "ELBO" -x^2. fit's loop drives it."""
+
+    backend = "numpy"
+
+    def __init__(self, x=3.0, rate=0.1):
+        self.x, self.rate, self.elbo, self.compiled = x, rate, [], 0
+
+    def compile(self):
+        self.compiled += 1
+
+    def step(self, n):
+        start = len(self.elbo)
+        for _ in range(n):
+            self.x -= self.rate * 2 * self.x
+            self.elbo.append(-self.x**2 if self.rate < 1.5 else np.inf)
+        return np.asarray(self.elbo[start:])
+
+    def state(self):
+        return inference.StepState(len(self.elbo), tuple(self.elbo), schedule=lambda i: self.rate)
+
+    def approximation(self):
+        return {"x": np.float64(self.x)}, {}
+
+    def load(self, start):
+        self.x, self.elbo = float(start.arrays[0]), list(start.elbo)
+
+    def checkpoint(self):
+        return inference.Checkpoint(arrays=[np.asarray(self.x)], elbo=list(self.elbo))
+
+
+def test_fit_is_a_loop_around_any_stepper(tmp_path):
+    ckpt = tmp_path / "p.npz"
+    result = fit(Parabola(), dataclasses.replace(CONFIG, iterations=20), checkpoint=ckpt, progress=False)
+    assert len(result.elbo) == 20 and result.backend == "numpy" and result.stepper.compiled == 1
+    assert result.approximation()[0]["x"] == pytest.approx(3.0 * 0.8**20)
+    resumed = fit(Parabola(), CONFIG, checkpoint=ckpt, resume=True, progress=False)
+    np.testing.assert_array_equal(resumed.elbo[:20], result.elbo)
+    np.testing.assert_allclose(resumed.elbo, -(3.0 * 0.8 ** np.arange(1, 41)) ** 2, rtol=1e-12)
+    with pytest.raises(TrainingDiverged, match="ELBO became inf at iteration 1"):
+        fit(Parabola(rate=2.0), CONFIG, progress=False)

@@ -217,3 +217,20 @@ def test_listing_checks_the_layout_as_loading_does(tmp_path, run):
             assert summaries[name].error == str(loading.value)
         else:
             assert "corrupt or truncated" in summaries[name].error and "corrupt or truncated" in str(loading.value)
+
+
+def test_the_approximation_is_read_back_by_name(tmp_path, run):
+    back = store.load_run(store.save_run(run, tmp_path / "a.nc"))
+    means, sds = store.approximation(back)
+    assert list(means) == list(run["variational_mean"].data_vars) == list(sds)
+    np.testing.assert_array_equal(means["dense_1.W"], run["variational_mean"]["dense_1.W"].values)
+    assert sds["dense_1.W_sd"].shape == () and means["dense_1.W"].shape == (784, 16)
+    only = store.approximation(back, ["dense_2.b", "dense_1.W"])
+    assert [list(d) for d in only] == [["dense_2.b", "dense_1.W"]] * 2
+
+
+def test_reading_with_the_defaults_of_older_files(run):
+    run.attrs.pop("lr_floor", None)
+    attrs = store.run_attrs(run, defaults=True)
+    assert attrs["lr_floor"] == 0.0 and attrs["model"] == "mlp" and np.isnan(attrs["compile_time_s"])
+    assert "lr_floor" not in store.run_attrs(run)
