@@ -12,8 +12,8 @@
 # stretched (the step rose from the floor, 5e-5, to 3.5e-4 at step 10,000, was back at the floor by
 # 11,900 and held there); one command of 14,000 steps gives one unbroken schedule instead.
 # mlp-mixture's (pi, log s1, log s2) were chosen by validation accuracy on Blundell et al.'s grid:
-#   python -m core.sweep --iterations 400 --draws 20 --workers 2 --pi 0.25          # (s1, s2) at pi = 1/4
-#   python -m core.sweep --iterations 400 --draws 20 --workers 2 --pi 0.5 0.75 --log-s1 0 --log-s2 -7
+#   bnn sweep --iterations 400 --draws 20 --workers 2 --pi 0.25          # (s1, s2) at pi = 1/4
+#   bnn sweep --iterations 400 --draws 20 --workers 2 --pi 0.5 0.75 --log-s1 0 --log-s2 -7
 # (results: docs/mixture-grid.json)
 set -euo pipefail
 cd "$(dirname "$0")/.."
