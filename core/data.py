@@ -99,11 +99,11 @@ def _download(name: str, target: Path) -> None:
         try:
             with urllib.request.urlopen(url, timeout=30) as response:
                 total = int(response.headers.get("Content-Length") or 0) or None
-                with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
-                    with tqdm(total=total, unit="B", unit_scale=True, desc=name) as bar:
-                        for chunk in iter(lambda: response.read(1 << 16), b""):
-                            tmp.write(chunk)
-                            bar.update(len(chunk))
+                with (tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp,
+                      tqdm(total=total, unit="B", unit_scale=True, desc=name) as bar):
+                    for chunk in iter(lambda: response.read(1 << 16), b""):
+                        tmp.write(chunk)
+                        bar.update(len(chunk))
             os.replace(tmp.name, target)
             return
         except OSError as exc:  # URLError is an OSError

@@ -67,5 +67,5 @@ def test_auroc():
 def test_referral_curve():
     unc = np.array([0.9, 0.1, 0.8, 0.2])
     correct = np.array([0, 1, 0, 1])
-    fractions, acc = u.referral_curve(unc, correct, np.array([0.0, 0.25, 0.5]))
+    _, acc = u.referral_curve(unc, correct, np.array([0.0, 0.25, 0.5]))
     np.testing.assert_allclose(acc, [0.5, 2 / 3, 1.0])
