@@ -10,6 +10,7 @@ import math
 import os
 import shlex
 import sys
+import time
 from pathlib import Path
 
 from . import store
@@ -277,7 +278,14 @@ def cmd_show(args) -> int:
 
 def cmd_upgrade(args) -> int:
     for path in args.runs:
-        changed = store.upgrade_run(path)
+        started = time.perf_counter()
+
+        def progress(done: int, total: int, name: str, path=path, started=started) -> None:
+            elapsed = time.perf_counter() - started
+            log.info("%s: shift suite %d/%d, %s (%.0f s, about %.0f s to go)", path, done, total, name, elapsed,
+                     elapsed / done * (total - done))
+
+        changed = store.upgrade_run(path, progress)
         print(f"{path}: {'upgraded to' if changed else 'already at'} schema version {store.SCHEMA_VERSION}")
     return 0
 

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import predict, schema, store, uncertainty
+from . import predict, schema, shift, store, uncertainty
 from .architecture import LayerSpec, param_specs, spec_from_json, spec_to_json
 from .data import MNIST, load_mnist
 
-__all__ = ["checkpoint_path", "evaluate_predictions", "evaluate_run", "machine", "model_key", "prepare_data",
+__all__ = ["checkpoint_path", "evaluate_predictions", "evaluate_run", "evaluate_shift", "machine", "model_key", "prepare_data",
            "run_attributes", "run_name", "train_run"]
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,24 @@ def _assemble(attrs: dict, elbo: np.ndarray, means: dict, sds: dict, hyper: dict
         expected_entropy=evaluation["expected_entropy"],
         images=data_x,
         true_labels=data_y,
+        shift=evaluation["shift"],
     )
+
+
+def evaluate_shift(spec: list[LayerSpec], means: dict, sds: dict, images: np.ndarray, labels: np.ndarray,
+                   n_draws: int, seed: int) -> dict:
+    """The shift suite's groups (:func:`core.shift.evaluate_suite`) under the predictive of ``means``,
+    ``sds``: the same draws as the test set's (``seed``), one log line a set."""
+    t0 = time.perf_counter()
+
+    def progress(done: int, total: int, name: str) -> None:
+        elapsed = time.perf_counter() - t0
+        log.info("shift suite %d/%d: %s (%.0f s, about %.0f s to go)", done, total, name, elapsed,
+                 elapsed / done * (total - done))
+
+    return shift.evaluate_suite(
+        lambda x: predict.sample_probabilities(spec, means, sds, x, n_draws=n_draws, seed=seed), images, labels,
+        progress)
 
 
 def prepare_data(data_dir: str | os.PathLike | None, n_train: int | None = None, n_test: int | None = None) -> MNIST:
@@ -164,6 +181,7 @@ def _evaluate(spec: list[LayerSpec], means: dict, sds: dict, data: MNIST, n_draw
     w_means = {k: np.asarray(means[k], dtype=np.float32) for k in weights}
     w_sds = {k: np.asarray(sds[k], dtype=np.float32) for k in weights}
     test = evaluate_predictions(spec, w_means, w_sds, data.x_test, data.y_test, n_draws, seed)
+    test["shift"] = evaluate_shift(spec, w_means, w_sds, data.x_test, data.y_test, n_draws, seed)
     # the held-out training images: what a choice between settings may look at (the test set may not)
     validation = evaluate_predictions(spec, w_means, w_sds, data.x_val, data.y_val, n_draws, seed + 1)
     hyper_names = [k for k in means if k not in weights]
@@ -180,6 +198,7 @@ def run_attributes(*, model: str, prior_kind: str, prior, spec: list[LayerSpec],
     return {
         "model": model,
         "prior": prior_kind,
+        "method": "advi",
         "prior_params": asdict(prior),
         "architecture": spec_to_json(spec),
         "label": label,
@@ -264,8 +283,9 @@ def evaluate_run(path: str | os.PathLike, n_draws: int = 100, seed: int = 0) -> 
     weights = [p.name for p in param_specs(spec)]
     images = run["predictions_constant_data"]["image"].values
     labels = run["predictions_constant_data"]["true_label"].values
-    evaluation = evaluate_predictions(spec, {k: means[k] for k in weights}, {k: sds[k] for k in weights}, images,
-                                      labels, n_draws, seed)
+    w_means, w_sds = {k: means[k] for k in weights}, {k: sds[k] for k in weights}
+    evaluation = evaluate_predictions(spec, w_means, w_sds, images, labels, n_draws, seed)
+    evaluation["shift"] = evaluate_shift(spec, w_means, w_sds, images, labels, n_draws, seed)
     hyper = {k: run["posterior"][k].values[0] for k in run["posterior"].data_vars}
     fields = {f.name: f for f in schema.FIELDS}
     attrs = {k: v for k, v in store.run_attrs(run).items() if k in fields and not fields[k].computed}

@@ -84,10 +84,12 @@ _NAN = math.nan
 
 FIELDS: tuple[Field, ...] = (
     Field("schema", str, "always `bnn-mnist-run`: tells a run from other netCDF files", required=True, computed=True),
-    Field("schema_version", int, "`3`; a loader refuses other versions with a message saying what to do "
-          "(`bnn upgrade` brings a version-1 or version-2 file to 3)", required=True, computed=True),
+    Field("schema_version", int, "`4`; a loader refuses other versions with a message saying what to do "
+          "(`bnn upgrade` brings a file of version 1, 2 or 3 to 4)", required=True, computed=True),
     Field("model", str, "`mlp` or `cnn`", "Model", required=True, summary="model"),
     Field("prior", str, "`normal`, `hierarchical` or `mixture`", "Prior", required=True, summary="prior"),
+    Field("method", str, "how the weights were fitted: `advi` (mean-field ADVI, every run so far)", "Method",
+          default="advi", summary="method"),
     Field("prior_params", dict, 'the prior\'s parameters, e.g. `{"sd": 0.1}`, `{"hyper_sd": 1.0}`, '
           '`{"pi": 0.5, "sigma1": 1.0, "sigma2": 0.0025}`', "Prior parameters"),
     Field("architecture", list, "list of layers `{name, kind, size, kernel, nonlinearity}` (see "

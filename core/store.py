@@ -52,7 +52,8 @@ __all__ = [
 SCHEMA = "bnn-mnist-run"
 # 2: the ELBO is recorded on the full-data scale (version 1 held PyMC's loss, that / (n_train / batch_size))
 # 3: the uncertainty measures of every test digit are stored (/uncertainty), so a reader needs no SciPy
-SCHEMA_VERSION = 3
+# 4: the shift suite's figures (/shift, /shift_digits, /shift_sample: core.shift.evaluate_suite)
+SCHEMA_VERSION = 4
 RUN_SUFFIX = ".nc"
 # netCDF4 (the netCDF-C library) opens a run 5x faster than h5netcdf: 0.1 s against 0.5 s
 ENGINE = "netcdf4"
@@ -60,6 +61,7 @@ ENGINE = "netcdf4"
 UPGRADES = {
     1: "the ELBO on the full-data scale",
     2: "the stored uncertainty measures",
+    3: "the shift suite, from the run's own predictive (minutes)",
 }
 
 # group -> variables every run must have (hyperprior draws are optional: fixed priors have none)
@@ -68,6 +70,9 @@ REQUIRED = {
     "predictions": ("label", "probability", "expected_entropy"),
     "predictions_constant_data": ("image", "true_label"),
     "uncertainty": tuple(uncertainty.MEASURES),
+    "shift": ("n_digits", "accuracy", "nll", "ece", "brier", "measure_mean", "measure_quantile", "auroc_shift"),
+    "shift_digits": tuple(uncertainty.MEASURES),
+    "shift_sample": ("image", "true", "character", "label", "foreign_digit"),
     "variational_mean": (),
     "variational_sd": (),
     "posterior": (),
@@ -107,6 +112,7 @@ def build_run(
     expected_entropy: np.ndarray,
     images: np.ndarray,
     true_labels: np.ndarray,
+    shift: dict[str, xr.Dataset],
 ) -> xr.DataTree:
     """Assemble a run as a DataTree with the groups of docs/run-file.md. The uncertainty measures, and
     the ``auroc`` attribute (the chi-square's), are computed here from the predictions.
@@ -117,6 +123,7 @@ def build_run(
     hyper_draws : name -> (draw,)   labels : (draw, digit) predicted per draw
     probability : (digit, class) mean predictive   expected_entropy : (digit,)
     images : (digit, 28, 28) uint8   true_labels : (digit,)
+    shift : the groups of :func:`core.shift.evaluate_suite` (``shift``, ``shift_digits``, ``shift_sample``)
     """
     schema.check_attrs(attrs)
     n_draws, n_digits = labels.shape
@@ -163,6 +170,7 @@ def build_run(
             "predictions": predictions,
             "predictions_constant_data": constant,
             "uncertainty": measures,
+            **{group: shift[group] for group in SHIFT_GROUPS},
         }
     )
 
@@ -194,6 +202,21 @@ def approximation(run: xr.DataTree, names: Iterable[str] | None = None) -> tuple
     mean, sd = run["variational_mean"], run["variational_sd"]
     names = list(mean.data_vars) if names is None else list(names)
     return {n: mean[n].values for n in names}, {n: sd[n].values for n in names}
+
+
+SHIFT_GROUPS = ("shift", "shift_digits", "shift_sample")
+
+
+def shift_groups(run: xr.DataTree, progress=None) -> dict[str, xr.Dataset]:
+    """The shift suite of a loaded run (:func:`core.shift.evaluate_suite`) with its own predictive:
+    ``n_draws`` draws from its approximation, seeded by its ``seed``, on its stored test digits."""
+    from .predict import run_probabilities
+    from .shift import evaluate_suite
+
+    n_draws, seed = int(run.attrs["n_draws"]), int(run.attrs["seed"])
+    constant = run["predictions_constant_data"]
+    return evaluate_suite(lambda x: run_probabilities(run, x, n_draws=n_draws, seed=seed),
+                          constant["image"].values, constant["true_label"].values, progress)
 
 
 def uncertainty_group(
@@ -323,12 +346,14 @@ def load_run(path: str | os.PathLike) -> xr.DataTree:
     return run
 
 
-def upgrade_run(path: str | os.PathLike) -> bool:
+def upgrade_run(path: str | os.PathLike, progress=None) -> bool:
     """Bring a run file of an older version (a key of :data:`UPGRADES`) to :data:`SCHEMA_VERSION` in place,
     atomically. Returns False when the file is already current.
 
     1 -> 2: the ELBO history and ``final_elbo`` times ``n_train / batch_size``.
     2 -> 3: the ``uncertainty`` group, computed from the stored predictions.
+    3 -> 4: the shift suite's groups, computed with the run's predictive (``n_draws`` draws, its seed);
+    ``progress(done, total, name)`` is called after each of its sets.
     """
     path = Path(path)
     run = _read(path)
@@ -352,6 +377,9 @@ def upgrade_run(path: str | os.PathLike) -> bool:
                 run["predictions_constant_data"]["true_label"].values,
             )
         )
+    if version < 4:
+        for group, data in shift_groups(run, progress).items():
+            run[group] = xr.DataTree(data)
     run.attrs["schema_version"] = SCHEMA_VERSION
     validate(run, path.name)
     save_run(run, path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from . import predict, store
+from . import predict, shift, store
 from .architecture import cnn_spec, mlp_spec, param_specs, spec_to_json
 from .uncertainty import mode_label
 
@@ -35,9 +35,8 @@ def synthetic_run(model: str = "mlp", prior: str = "hierarchical", n_digits: int
         if prior == "hierarchical":
             hyper_mean[f"{p.name}_sd"] = float(rng.normal(-1, 0.5))
             hyper_sd[f"{p.name}_sd"] = 0.1
-    probs = predict.sample_probabilities(
-        spec, {k: v.values for k, v in means.items()}, {k: v.values for k, v in sds.items()}, images, n_draws=20, seed=seed
-    )
+    weights, spreads = {k: v.values for k, v in means.items()}, {k: v.values for k, v in sds.items()}
+    probs = predict.sample_probabilities(spec, weights, spreads, images, n_draws=20, seed=seed)
     # make the predictions informative: mix the network's draws with the truth, or for about 15%
     # of the digits with a wrong class, so that there are errors to rank
     target = np.where(rng.random(n_digits) < 0.15, (labels + rng.integers(1, 10, n_digits)) % 10, labels)
@@ -81,4 +80,7 @@ def synthetic_run(model: str = "mlp", prior: str = "hierarchical", n_digits: int
         expected_entropy=exp_h,
         images=images,
         true_labels=labels,
+        # 5 draws, not 20: the suite is 70,000 digits, and the tests build many runs
+        shift=shift.evaluate_suite(
+            lambda x: predict.sample_probabilities(spec, weights, spreads, x, n_draws=5, seed=seed), images, labels),
     )

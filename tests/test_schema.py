@@ -28,10 +28,10 @@ def test_names_are_unique_and_the_derived_lists_follow_the_definition():
     assert schema.defaults()["lr_floor"] == 0.0 and schema.defaults()["lr_hold"] == 0.0
     assert math.isnan(schema.defaults()["compile_time_s"])
     details = store.detail_fields()
-    assert details[0] == ("model", "Model") and ("auroc", "AUROC of chi-square") in details
+    assert details[0] == ("model", "Model") and ("auroc", "AUROC of chi-square") in details and ("method", "Method") in details
     assert all(label for _, label in details) and "architecture" not in dict(details)
     summary = [f.name for f in store.RunSummary.__dataclass_fields__.values()]
-    assert summary == ["name", "path", "model", "prior", "label", "iterations", "accuracy", "final_elbo",
+    assert summary == ["name", "path", "model", "prior", "method", "label", "iterations", "accuracy", "final_elbo",
                        "wall_time_s", "iterations_per_s", "created", "error"]
 
 
@@ -51,7 +51,8 @@ def _arguments(run):
                 "hyper_draws": {k: run["posterior"][k].values[0] for k in run["posterior"].data_vars},
                 "labels": predictions["label"].values[0], "probability": predictions["probability"].values,
                 "expected_entropy": predictions["expected_entropy"].values, "images": constant["image"].values,
-                "true_labels": constant["true_label"].values}
+                "true_labels": constant["true_label"].values,
+                "shift": {group: run[group].to_dataset() for group in store.SHIFT_GROUPS}}
 
 
 @pytest.fixture

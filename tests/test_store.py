@@ -95,7 +95,7 @@ def test_version_1_is_upgraded_to_the_full_data_elbo(tmp_path, run):
     elbo = run["optimization"]["elbo"].values.copy()
     path = store.save_run(run.drop_nodes("uncertainty"), tmp_path / "old.nc")
     with pytest.raises(RunFileError, match=r"old.nc: schema version 1 is older .* `bnn upgrade old.nc` .*"
-                                           r"\(the ELBO on the full-data scale, the stored uncertainty measures;"):
+                                           r"\(the ELBO on the full-data scale, the stored uncertainty measures, the shift suite"):
         store.load_run(path)
     assert store.upgrade_run(path) is True
     back = store.load_run(path)
@@ -110,13 +110,29 @@ def test_version_2_is_upgraded_with_the_uncertainty_measures(tmp_path, run):
     old = run.drop_nodes("uncertainty")
     old.attrs["schema_version"] = 2
     path = store.save_run(old, tmp_path / "v2.nc")
-    with pytest.raises(RunFileError, match=r"v2.nc: schema version 2 is older .* \(the stored uncertainty measures; "
-                                           r"nothing else changes\)"):
+    with pytest.raises(RunFileError, match=r"v2.nc: schema version 2 is older .* \(the stored uncertainty measures, "
+                                           r"the shift suite, from the run's own predictive \(minutes\); nothing else"):
         store.load_run(path)
     assert store.upgrade_run(path) is True
     back = store.load_run(path)
     xr.testing.assert_identical(back["uncertainty"].to_dataset(), run["uncertainty"].to_dataset())
     xr.testing.assert_equal(back["optimization"].to_dataset(), run["optimization"].to_dataset())
+
+
+def test_version_3_is_upgraded_with_the_shift_suite_of_its_own_predictive(tmp_path, run):
+    old = run.drop_nodes(list(store.SHIFT_GROUPS))
+    old.attrs["schema_version"] = 3
+    path = store.save_run(old, tmp_path / "v3.nc")
+    with pytest.raises(RunFileError, match=r"v3.nc: schema version 3 is older .* `bnn upgrade v3.nc` .*\(the shift suite"):
+        store.load_run(path)
+    done = []
+    assert store.upgrade_run(path, progress=lambda *a: done.append(a)) is True
+    back = store.load_run(path)
+    assert done[-1][:2] == (36, 36) and back.attrs["schema_version"] == 4
+    expected = store.shift_groups(back)  # the run's own predictive: n_draws draws, its seed
+    for group in store.SHIFT_GROUPS:
+        xr.testing.assert_allclose(back[group].to_dataset(), expected[group])
+    xr.testing.assert_identical(back["predictions"].to_dataset(), run["predictions"].to_dataset())
 
 
 def test_stored_measures_are_those_of_core_uncertainty(run):
