@@ -8,7 +8,7 @@ import pytest
 import xarray as xr
 
 from core import store, uncertainty
-from core.store import RunFileError, _umask
+from core.store import RunFileError
 from core.synthetic import synthetic_run
 
 
@@ -23,7 +23,9 @@ def test_round_trip_keeps_every_group(tmp_path, run):
     for group in store.REQUIRED:
         xr.testing.assert_equal(back[group].to_dataset(), run[group].to_dataset())
     assert back.attrs["schema_version"] == store.SCHEMA_VERSION
-    assert path.stat().st_mode & 0o044 == 0o044 & ~_umask(), "readable by others, as the umask allows"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o044 == 0o044 & ~umask, "readable by others, as the umask allows"
     attrs = store.run_attrs(back)
     assert attrs["prior_params"] == {"hyper_sd": 1.0} and isinstance(attrs["architecture"], list)
     assert back["predictions"]["label"].dtype == np.int8
