@@ -21,7 +21,6 @@ import os
 import re
 import sys
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -31,9 +30,9 @@ if str(ROOT) not in sys.path:
 import panel as pn
 from threadpoolctl import threadpool_limits
 
-from dashboard import views
-from dashboard.history import BackForward
-from dashboard.state import URL_PARAMETERS, RunBrowser
+from dashboard import frame, views
+from dashboard.history import BackForward, sync_url
+from dashboard.state import RunBrowser
 
 __all__ = ["LOOPBACK_HOSTS", "create_app", "host_allowed", "options"]
 
@@ -93,22 +92,9 @@ def _request_host() -> str | None:
     return request.headers.get("Host") if request is not None else None
 
 
-def _sync_url(browser: RunBrowser) -> None:
-    """Apply the session URL's valid parameters, then keep the URL in step with the browser."""
-    location = pn.state.location
-    browser.apply_query(dict(parse_qsl(location.search.lstrip("?"))))
-
-    def start_sync() -> None:
-        # only once the page is loaded: until then the page would put back its own (unchecked) URL;
-        # the URL then holds only validated values, so syncing cannot apply a rejected one
-        location.search = "?" + urlencode(browser.query())
-        location.sync(browser, {key: key for key in URL_PARAMETERS})
-
-    pn.state.onload(start_sync)
-
-
 def create_app(folder: str | Path, allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS) -> pn.template.FastListTemplate:
-    """The whole app for the runs in ``folder``: a sidebar of selectors and one tab per view.
+    """The whole app for the runs in ``folder``: a sidebar of selectors and one tab per view, opened on
+    the folder's default run (:func:`dashboard.rundata.default_run`) unless the URL names another.
 
     A session whose page was asked for under a host name not in ``allowed_hosts`` gets a refusal only.
     """
@@ -128,13 +114,13 @@ def create_app(folder: str | Path, allowed_hosts: tuple[str, ...] = LOOPBACK_HOS
         return template
     browser = RunBrowser(folder)
     if browser.data is None:
-        template.main.append(views.empty_view(browser))
+        template.main.append(views.empty_view(browser.folder, browser.summaries))
         return template
     if pn.state.location is not None:
-        _sync_url(browser)
+        sync_url(browser, pn.state.location)
         template.header.append(BackForward(width=0, height=0, margin=0, sizing_mode="fixed"))
-    template.sidebar.extend(views.sidebar(browser))
-    template.main.append(views.tabs(browser))
+    template.sidebar.extend(frame.sidebar(browser))
+    template.main.append(frame.Tabs(browser))
     return template
 
 

@@ -1,38 +1,51 @@
-"""Run data (NumPy arrays, xarray) -> HoloViews elements for the dashboard's views.
+"""Run data (NumPy arrays, xarray, the summaries of :mod:`dashboard.stats`) -> HoloViews elements.
 
-Nothing here knows about Panel or about the app's state: every function takes plain arrays and
-returns an element whose data can be inspected without rendering. Shapes use the run file's
+Nothing here knows about Panel or about the app's state: every function takes plain data and
+returns an element whose data can be inspected without rendering. Functions that show several
+runs take a dict ``run name -> data``, in the order the runs are drawn: the first (the chosen run)
+in :data:`RUN_COLORS`' blue, the second (the compared run) in orange. Shapes use the run file's
 names: ``draw``, ``digit``, ``class`` (10 classes).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import holoviews as hv
-import holoviews.plotting.bokeh
+import holoviews.plotting.bokeh  # registers the Bokeh backend, whose options the elements set
 import numpy as np
 import xarray as xr
+from bokeh.models import BasicTicker
+
+from . import stats
+from .stats import N_CLASSES
 
 __all__ = [
+    "BLUE",
     "FONTS",
-    "confusion_counts",
+    "GREEN",
+    "GREY",
+    "ORANGE",
+    "RUN_COLORS",
     "confusion_heatmap",
     "elbo_curve",
-    "hdi",
+    "elbo_plot",
     "hyperprior_forest",
     "hyperprior_histogram",
     "measure_histograms",
-    "per_class_accuracy",
+    "nonfinite_marks",
     "per_class_bars",
     "referral_plot",
-    "smooth",
     "weight_histograms",
-    "weight_sample",
     "weight_scatter",
 ]
 
-N_CLASSES = 10
 FONTS = {"title": "13pt", "labels": "12pt", "xticks": "11pt", "yticks": "11pt", "legend": "11pt"}
-BLUE, ORANGE, GREY = "#1f77b4", "#d95f02", "#555555"
+BLUE, ORANGE, GREY, GREEN = "#1f77b4", "#d95f02", "#555555", "#2ca02c"
+RUN_COLORS = (BLUE, ORANGE)
+"""The chosen run's colour, then the compared run's."""
+DIAGONAL_COLOR = "#e5f5e0"  # the confusion matrix's correct cells, apart from the errors' scale
+ERROR_CMAP = ["#ffffff", "#fdd0a2", "#fdae6b", "#fd8d3c"]  # light enough that black counts read on every cell
 
 
 def _no_logo(plot, element) -> None:
@@ -46,35 +59,19 @@ _COMMON = {
     "toolbar": "right",
     "default_tools": ["pan", "wheel_zoom", "box_zoom", "reset", "save"],
     "hooks": [_no_logo],
+    # plots of a few thousand points draw as fast on a canvas, and WebGL without a GPU (virtual machines,
+    # remote desktops, headless browsers) is emulated: every repaint then copies the image back, slowly
+    "backend_opts": {"plot.output_backend": "canvas"},
 }
 
 ITERATION = hv.Dimension("iteration", label="Iteration (ADVI step)")
 ELBO = hv.Dimension("elbo", label="ELBO (nats)")
-NEG_ELBO = hv.Dimension("neg_elbo", label="−ELBO (nats, log scale)")
+# the curve's values keep one name, "elbo", on either axis: the label says which sign the log axis shows
+NEG_ELBO = hv.Dimension("elbo", label="−ELBO (nats, log scale)")
 CLASS = hv.Dimension("class", label="Class (digit)")
 
 
-def smooth(values: np.ndarray, window: int) -> np.ndarray:
-    """Trailing moving average over ``window`` steps, only where the window is full.
-
-    values : (n,) -> (n - window + 1,); a window longer than the data is cut to its length.
-    Non-finite values (NaN, inf) are left out of each mean; a window with none finite gives NaN.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    window = max(1, min(int(window), len(values)))
-    finite = np.isfinite(values)
-    if window == 1:
-        return np.where(finite, values, np.nan)
-    sums = np.cumsum(np.concatenate([[0.0], np.where(finite, values, 0.0)]))
-    counts = np.cumsum(np.concatenate([[0], finite]))
-    n = counts[window:] - counts[:-window]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 0, (sums[window:] - sums[:-window]) / n, np.nan)
-
-
-def nonfinite_iterations(elbo: xr.DataArray) -> np.ndarray:
-    """The iterations whose stored ELBO is NaN or infinite. elbo : (iteration,) -> (k,)"""
-    return elbo["iteration"].values[~np.isfinite(elbo.values)]
+# --- ELBO ---------------------------------------------------------------------------------------
 
 
 def elbo_curve(
@@ -90,12 +87,12 @@ def elbo_curve(
     elbo : (iteration,) with coordinate ``iteration`` (1..N). Each smoothed point sits at the last
     iteration of its window, so the curve has ``N - start + 1 - window + 1`` points (thinned by a
     stride to at most ``max_points``: a browser draws 4,000 points as well as 100,000).
-    Non-finite values are left out of the means (see :func:`smooth`); where a window holds none,
-    the curve has a gap. With ``log_scale`` the curve is −ELBO on a log axis; points where
+    Non-finite values are left out of the means (see :func:`dashboard.stats.smooth`); where a window
+    holds none, the curve has a gap. With ``log_scale`` the curve is −ELBO on a log axis; points where
     −ELBO <= 0 are dropped.
     """
     tail = elbo.sel(iteration=slice(start, None))
-    values = smooth(tail.values, window)
+    values = stats.smooth(tail.values, window)
     iterations = tail["iteration"].values[len(tail) - len(values) :]
     stride = max(1, int(np.ceil(len(values) / max_points)))
     iterations, values = iterations[::stride], values[::stride]
@@ -108,167 +105,180 @@ def elbo_curve(
     return curve.opts(line_width=1.5, tools=["hover"], height=380, **_COMMON)
 
 
-def nonfinite_runs(iterations: np.ndarray) -> list[tuple[int, int]]:
-    """Consecutive stretches ``(first, last)`` of sorted iterations (k,), e.g. of non-finite ELBO values."""
-    if len(iterations) == 0:
-        return []
-    breaks = np.flatnonzero(np.diff(iterations) > 1)
-    firsts = np.concatenate([[iterations[0]], iterations[breaks + 1]])
-    lasts = np.concatenate([iterations[breaks], [iterations[-1]]])
-    return [(int(f), int(last)) for f, last in zip(firsts, lasts)]
-
-
-def nonfinite_marks(runs: list[tuple[int, int]]) -> hv.VLines:
-    """A red vertical line at the first iteration of each stretch of non-finite ELBO values: a band
-    one iteration wide would be narrower than a pixel on a 30,000-iteration axis."""
+def nonfinite_marks(runs: list[tuple[int, int]], label: str = "NaN or infinite ELBO") -> hv.VLines:
+    """A red vertical line at the first iteration of each stretch ``(first, last)`` of non-finite ELBO
+    values: a band one iteration wide would be narrower than a pixel on a 30,000-iteration axis."""
     firsts = np.array([first for first, _ in runs], dtype=float)
-    return hv.VLines(firsts, kdims=[ITERATION], label="NaN or infinite ELBO").opts(color="#d62728", line_width=1.5)
+    return hv.VLines(firsts, kdims=[ITERATION], label=label).opts(color="#d62728", line_width=1.5)
 
 
-def hdi(samples: np.ndarray, prob: float = 0.94) -> tuple[float, float]:
-    """The narrowest interval holding ``prob`` of the samples (highest density interval). samples : (n,)"""
-    x = np.sort(np.asarray(samples, dtype=np.float64).ravel())
-    n_in = max(1, int(np.floor(prob * len(x))))
-    widths = x[n_in - 1 :] - x[: len(x) - n_in + 1]
-    lo = int(np.argmin(widths))
-    return float(x[lo]), float(x[lo + n_in - 1])
+def elbo_plot(elbos: dict[str, xr.DataArray], window: int, start: int, log_scale: bool, subtitle: str = "",
+              colors: Sequence[str] = RUN_COLORS) -> hv.Overlay:
+    """The ELBO curves of one or more runs (run name -> (iteration,)) on one axis, in ``colors``, each
+    smoothed and cut as :func:`elbo_curve` does, with red lines where a history holds NaN or infinite
+    values. ``subtitle`` ends the title."""
+    layers = []
+    for (name, elbo), color in zip(elbos.items(), colors):
+        layers.append(elbo_curve(elbo, window, start, log_scale, label=name).opts(color=color))
+        gaps = stats.nonfinite_runs(stats.nonfinite_iterations(elbo.sel(iteration=slice(start, None))))
+        if gaps:
+            layers.append(nonfinite_marks(gaps, f"NaN or infinite ELBO ({name})" if len(elbos) > 1 else
+                                          "NaN or infinite ELBO"))
+    title = f"ELBO per iteration, trailing mean of {window} iteration{'s' if window > 1 else ''}{subtitle}"
+    return hv.Overlay(layers).opts(title=title, legend_position="top_right" if log_scale else "bottom_right")
 
 
-def hyperprior_histogram(draws: np.ndarray, name: str, bins: int = 40) -> hv.Overlay:
-    """Histogram (density) of one hyperprior's posterior draws, its mean (line) and 94% HDI (band).
+# --- hyperpriors --------------------------------------------------------------------------------
 
-    draws : (draw,) positive values of ``{layer}.{tensor}_sd``, the prior sd of that tensor's weights.
+
+def hyperprior_histogram(draws: dict[str, np.ndarray], name: str, bins: int = 40) -> hv.Overlay:
+    """Histogram (density) of one hyperprior's posterior draws in one or more runs (run name -> (draw,)),
+    with each run's mean (line) and 94% HDI (band), on shared bins so the shapes compare.
+
+    The draws are positive values of ``{layer}.{tensor}_sd``, the prior sd of that tensor's weights.
+    One run: blue bars, its mean and HDI in orange. Several: each run in its colour.
     """
-    draws = np.asarray(draws, dtype=np.float64).ravel()
-    lo, hi = hdi(draws)
-    mean = float(draws.mean())
-    density, edges = np.histogram(draws, bins=bins, density=True)
+    values = {run: np.asarray(d, dtype=np.float64).ravel() for run, d in draws.items()}
+    edges = np.histogram_bin_edges(np.concatenate(list(values.values())), bins=bins)
     value = hv.Dimension(name, label=f"Prior sd of {name.removesuffix('_sd')} (weight units)")
-    hist = hv.Histogram((edges, density), kdims=value, vdims=hv.Dimension("density", label="Posterior density"))
-    return (
-        hv.VSpan(lo, hi).opts(color=ORANGE, alpha=0.15)
-        * hist.opts(color=BLUE, alpha=0.7, line_color="white")
-        * hv.VLine(mean).opts(color=ORANGE, line_width=2)
-    ).opts(title=f"{name}: mean {mean:.3g}", xlabel=value.label, ylabel="Posterior density", height=320, **_COMMON)
+    density = hv.Dimension("density", label="Posterior density")
+    single = len(values) == 1
+    layers, means = [], []
+    for (run, x), color in zip(values.items(), RUN_COLORS):
+        lo, hi = stats.hdi(x)
+        mean = float(x.mean())
+        means.append(f"{mean:.3g}" if single else f"{mean:.3g} ({run})")
+        counts, _ = np.histogram(x, bins=edges, density=True)
+        mark = ORANGE if single else color
+        layers += [
+            hv.VSpan(lo, hi).opts(color=mark, alpha=0.15),
+            hv.Histogram((edges, counts), kdims=value, vdims=density, label="" if single else run).opts(
+                color=color, alpha=0.7 if single else 0.5, line_color="white"),
+            hv.VLine(mean).opts(color=mark, line_width=2),
+        ]
+    return hv.Overlay(layers).opts(title=f"{name}: mean {', '.join(means)}", xlabel=value.label,
+                                   ylabel=density.label, height=320, show_legend=not single, **_COMMON)
 
 
-def hyperprior_forest(posterior: dict[str, np.ndarray]) -> hv.Overlay:
-    """All hyperpriors at once: each one's mean (dot) and 94% HDI (bar), one row per hyperprior.
+def hyperprior_forest(posteriors: dict[str, dict[str, np.ndarray]]) -> hv.Overlay:
+    """All hyperpriors of one or more runs at once: each one's mean (dot) and 94% HDI (bar).
 
-    posterior : name -> (draw,) draws. Rows are numeric positions labelled with the names, top
-    to bottom in the given order (the network's layer order).
+    posteriors : run name -> (hyperprior name -> (draw,)). One row per hyperprior name, top to bottom
+    in the order first met (the network's layer order); with two runs each row holds a bar of each,
+    the chosen run's above.
     """
-    names = list(posterior)
+    names = list(dict.fromkeys(n for posterior in posteriors.values() for n in posterior))
     rows = np.arange(len(names))[::-1].astype(float)
-    intervals = np.array([hdi(posterior[n]) for n in names]).reshape(-1, 2)
-    means = np.array([float(np.mean(posterior[n])) for n in names])
+    row_of = dict(zip(names, rows))
+    offsets = [0.0] if len(posteriors) == 1 else [0.15, -0.15]
     value = hv.Dimension("value", label="Prior sd (weight units): mean and 94% HDI")
     row = hv.Dimension("row", label="Hyperprior")
-    segments = hv.Segments((intervals[:, 0], rows, intervals[:, 1], rows), [value, row, "x1", "y1"])
-    dots = hv.Scatter((means, rows), value, row)
-    ticks = list(zip(rows.tolist(), names))
-    return (segments.opts(color=BLUE, line_width=4) * dots.opts(color=ORANGE, size=9)).opts(
-        title="All hyperpriors", yticks=ticks, height=max(220, 40 * len(names) + 90), **_COMMON
-    )
+    layers = []
+    for (run, posterior), color, offset in zip(posteriors.items(), RUN_COLORS, offsets):
+        y = np.array([row_of[n] + offset for n in posterior])
+        intervals = np.array([stats.hdi(posterior[n]) for n in posterior]).reshape(-1, 2)
+        means = np.array([float(np.mean(posterior[n])) for n in posterior])
+        label = run if len(posteriors) > 1 else ""
+        layers.append(hv.Segments((intervals[:, 0], y, intervals[:, 1], y), [value, row, "x1", "y1"], label=label)
+                      .opts(color=color, line_width=4 if len(posteriors) == 1 else 3))
+        layers.append(hv.Scatter((means, y), value, row).opts(color=ORANGE if len(posteriors) == 1 else color,
+                                                             size=9, line_color="black"))
+    return hv.Overlay(layers).opts(title="All hyperpriors", yticks=list(zip(rows.tolist(), names)),
+                                   height=max(220, 40 * len(names) + 90), show_legend=len(posteriors) > 1, **_COMMON)
 
 
-def weight_sample(
-    mean: np.ndarray, sd: np.ndarray, max_n: int = 50_000, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """The same random subset of at most ``max_n`` weights from a tensor's means and sds, flattened.
+# --- weights ------------------------------------------------------------------------------------
 
-    mean, sd : any shape (the tensor's) -> two (min(size, max_n),) arrays. Histograms of 50,000
-    weights look like those of a million, and cost a fraction to compute and send.
+
+_WEIGHT_PARTS = (
+    ("mean", "means", "posterior mean"),
+    ("sd", "sds", "posterior sd"),
+    ("log10_snr", "signal-to-noise", "log10(|mean| / sd)"),
+)
+
+
+def weight_histograms(summaries: dict[str, stats.WeightSummary], name: str) -> hv.Layout:
+    """Distributions of tensor ``name``'s posterior means, sds and signal-to-noise ratios |mean| / sd
+    (as log10: it spans decades), from histograms computed over all its weights.
+
+    summaries : run name -> that run's :class:`~dashboard.stats.WeightSummary` of the tensor. One run:
+    counts, on integer ticks. Several: each run's density (the runs' bins and sizes differ), overlaid.
     """
-    mean, sd = np.asarray(mean).ravel(), np.asarray(sd).ravel()
-    if mean.size <= max_n:
-        return mean, sd
-    pick = np.random.default_rng(seed).choice(mean.size, max_n, replace=False)
-    return mean[pick], sd[pick]
+    single = len(summaries) == 1
+    y = hv.Dimension("count", label="Number of weights") if single else hv.Dimension("density", label="Density")
+    plots = []
+    for key, title, what in _WEIGHT_PARTS:
+        x = hv.Dimension(key, label=f"{what} of {name}")
+        bars = []
+        for (run, summary), color in zip(summaries.items(), RUN_COLORS):
+            hist = getattr(summary, key)
+            heights = hist.counts if single else hist.density()
+            color = (BLUE, ORANGE, GREY)[len(plots)] if single else color
+            bars.append(hv.Histogram((hist.edges, heights), kdims=x, vdims=y, label="" if single else run).opts(
+                color=color, alpha=1.0 if single else 0.5, line_color="white" if single else color))
+        # counts are whole numbers: a ticker of at least 1 keeps 0.5 off the axis of a 32-bias histogram
+        ticks = {"yticks": BasicTicker(min_interval=1)} if single else {}
+        plots.append(hv.Overlay(bars).opts(title=f"{name}: {title}", height=280, show_legend=not single,
+                                           legend_position="top_right", **ticks, **_COMMON))
+    return hv.Layout(plots).cols(3).opts(shared_axes=False)
 
 
-def _histogram(values: np.ndarray, dim: hv.Dimension, title: str, color: str, bins: int = 50) -> hv.Histogram:
-    counts, edges = np.histogram(values[np.isfinite(values)], bins=bins)
-    return hv.Histogram((edges, counts), kdims=dim, vdims=hv.Dimension("count", label="Number of weights")).opts(
-        title=title, color=color, line_color="white", height=280, **_COMMON
-    )
+def weight_scatter(summaries: dict[str, stats.WeightSummary], name: str) -> hv.Overlay:
+    """Posterior sd against mean of each run's sample of tensor ``name``'s weights (run name -> summary)."""
+    dims = [hv.Dimension("mean", label=f"{name} posterior mean"), hv.Dimension("sd", label=f"{name} posterior sd")]
+    layers = [
+        hv.Points((s.sample_mean, s.sample_sd), dims, label="" if len(summaries) == 1 else run)
+        .opts(size=3, alpha=0.3, color=color)
+        for (run, s), color in zip(summaries.items(), RUN_COLORS)
+    ]
+    n = max(len(s.sample_mean) for s in summaries.values())
+    each = "" if len(summaries) == 1 else " a run"
+    return hv.Overlay(layers).opts(title=f"{name}: sd against mean ({n:,} weights{each})", height=300,
+                                   show_legend=len(summaries) > 1, **_COMMON)
 
 
-def weight_histograms(mean: np.ndarray, sd: np.ndarray, name: str) -> hv.Layout:
-    """Distributions of a tensor's posterior means, sds and signal-to-noise ratios |mean| / sd.
-
-    mean, sd : (n,) flattened (a sample of) the tensor's weights. The ratio spans decades, so it
-    is shown as log10.
-    """
-    snr = np.log10(np.abs(mean) / np.maximum(sd, np.finfo(np.float32).tiny))
-    return hv.Layout(
-        [
-            _histogram(mean, hv.Dimension("mean", label=f"{name} posterior mean"), f"{name}: means", BLUE),
-            _histogram(sd, hv.Dimension("sd", label=f"{name} posterior sd"), f"{name}: sds", ORANGE),
-            _histogram(
-                snr, hv.Dimension("log10_snr", label=f"log10(|mean| / sd) of {name}"), f"{name}: signal-to-noise", GREY
-            ),
-        ]
-    ).cols(3)
+# --- accuracy -----------------------------------------------------------------------------------
 
 
-def weight_scatter(mean: np.ndarray, sd: np.ndarray, name: str, max_points: int = 4000) -> hv.Points:
-    """Posterior sd against mean of up to ``max_points`` weights. mean, sd : (n,)"""
-    points = hv.Points(
-        (mean[:max_points], sd[:max_points]),
-        [hv.Dimension("mean", label=f"{name} posterior mean"), hv.Dimension("sd", label=f"{name} posterior sd")],
-    )
-    return points.opts(
-        title=f"{name}: sd against mean ({min(len(mean), max_points):,} weights)",
-        size=3,
-        alpha=0.3,
-        color=BLUE,
-        height=300,
-        **_COMMON,
-    )
-
-
-def confusion_counts(true: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    """(digit,) true and predicted labels -> (true class, predicted class) counts, (10, 10)."""
-    counts = np.zeros((N_CLASSES, N_CLASSES), dtype=np.int64)
-    np.add.at(counts, (np.asarray(true, dtype=np.intp), np.asarray(predicted, dtype=np.intp)), 1)
-    return counts
-
-
-def confusion_heatmap(counts: np.ndarray) -> hv.Overlay:
-    """Confusion matrix (10, 10) of counts as a heat map with the non-zero counts written in the cells.
+def confusion_heatmap(counts: np.ndarray, title: str) -> hv.Overlay:
+    """Confusion matrix (10, 10) of counts (true class, predicted class), every non-zero count written in its cell.
 
     x is the predicted class and y the true class, both as the strings '0'..'9' (categorical axes,
-    so a tap reports the cell's classes). Colours use histogram equalization, since the diagonal holds
-    most digits and would otherwise wash out the errors; the palette stays light so the counts read.
+    so a tap reports the cell's classes). The errors are coloured by their share of the true class's
+    digits, on a linear scale from 0 to the largest such share, with a colour bar; the correct cells
+    (the diagonal, a hundred times larger) are apart, in one pale green, so they do not wash out the
+    errors' scale.
     """
     classes = [str(c) for c in range(N_CLASSES)]
-    rows = [(classes[p], classes[t], int(counts[t, p])) for t in range(N_CLASSES) for p in range(N_CLASSES)]
+    totals = counts.sum(axis=1)
+    share = 100 * np.divide(counts, totals[:, None], out=np.zeros(counts.shape), where=totals[:, None] > 0)
+    np.fill_diagonal(share, np.nan)
+    rows = [(classes[p], classes[t], share[t, p], int(counts[t, p])) for t in range(N_CLASSES) for p in range(N_CLASSES)]
     kdims = [hv.Dimension("predicted", label="Predicted class"), hv.Dimension("true", label="True class")]
-    heat = hv.HeatMap(rows, kdims, hv.Dimension("count", label="Digits")).opts(
-        cmap=["#ffffff", "#deebf7", "#9ecae1", "#6baed6"],
-        cnorm="eq_hist",
-        colorbar=False,
+    vdims = [hv.Dimension("share", label="Errors: % of the true class"), hv.Dimension("count", label="Digits")]
+    highest = float(np.nanmax(share)) if np.isfinite(share).any() else 0.0
+    heat = hv.HeatMap(rows, kdims, vdims).opts(
+        cmap=ERROR_CMAP,
+        clim=(0.0, max(highest, 0.1)),
+        clipping_colors={"NaN": DIAGONAL_COLOR},
+        colorbar=True,
         tools=["hover", "tap"],
         invert_yaxis=True,
         xaxis="top",
         line_color="#dddddd",
     )
-    labels = hv.Labels([r for r in rows if r[2]], kdims, "count").opts(text_font_size="11pt", text_color="black")
-    return (heat * labels).opts(title="Confusion matrix: click a cell to see its digits", height=480, **_COMMON)
-
-
-def per_class_accuracy(true: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    """(digit,) true and predicted labels -> (class,) share of each true class predicted right (NaN if absent)."""
-    counts = confusion_counts(true, predicted)
-    totals = counts.sum(axis=1)
-    return np.divide(np.diag(counts), totals, out=np.full(N_CLASSES, np.nan), where=totals > 0)
+    labels = hv.Labels([(p, t, c) for p, t, _, c in rows if c], kdims, "count").opts(text_font_size="11pt",
+                                                                                    text_color="black")
+    return (heat * labels).opts(title=title, height=480, **_COMMON)
 
 
 def per_class_bars(accuracy: dict[str, np.ndarray]) -> hv.Bars:
-    """Per-class accuracy of one or more runs (run name -> (class,)) as grouped bars, in percent."""
+    """Per-class accuracy of one or more runs (run name -> (class,)) as grouped bars, in percent, each
+    run in its colour and in the given order within a class; the legend sits outside the frame, on its
+    right, where it covers no bar."""
     rows = [(str(c), run, float(100 * acc[c])) for run, acc in accuracy.items() for c in range(N_CLASSES)]
-    bars = hv.Bars(rows, [CLASS, hv.Dimension("run", label="Run")], hv.Dimension("accuracy", label="Accuracy (%)"))
+    run = hv.Dimension("run", label="Run", values=list(accuracy))  # not sorted by name: the chosen run first
+    bars = hv.Bars(rows, [CLASS, run], hv.Dimension("accuracy", label="Accuracy (%)"))
     lowest = min((r[2] for r in rows if np.isfinite(r[2])), default=0.0)
     return bars.opts(
         title="Accuracy per true class",
@@ -276,23 +286,32 @@ def per_class_bars(accuracy: dict[str, np.ndarray]) -> hv.Bars:
         tools=["hover"],
         multi_level=False,
         color=hv.dim("run"),
-        cmap=[BLUE, ORANGE],
+        cmap=dict(zip(accuracy, RUN_COLORS)),
         show_legend=len(accuracy) > 1,
+        legend_position="right",
         height=300,
         **_COMMON,
     )
 
 
-def measure_histograms(values: np.ndarray, correct: np.ndarray, label: str, bins: int = 40) -> hv.Overlay:
+# --- uncertainty --------------------------------------------------------------------------------
+
+
+def measure_histograms(values: np.ndarray, correct: np.ndarray, label: str, bins: int = 40,
+                       limits: tuple[float, float] | None = None, title: str = "Correct vs misclassified digits"
+                       ) -> hv.Overlay:
     """Distribution (density) of an uncertainty measure for correct and for misclassified digits.
 
     values : (digit,) the measure; correct : (digit,) bool. Both groups share the bins so the
-    shapes compare directly.
+    shapes compare directly; ``limits`` (lo, hi) sets the bins' range, e.g. to two runs' common range
+    (default: the finite values' range).
     """
     values = np.asarray(values, dtype=np.float64)
     correct = np.asarray(correct, dtype=bool)
     finite = np.isfinite(values)
-    lo, hi = (values[finite].min(), values[finite].max()) if finite.any() else (0.0, 1.0)
+    if limits is None:
+        limits = (values[finite].min(), values[finite].max()) if finite.any() else (0.0, 1.0)
+    lo, hi = limits
     edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
     dim, density = hv.Dimension("uncertainty", label=label), hv.Dimension("density", label="Density")
     groups = []
@@ -303,20 +322,19 @@ def measure_histograms(values: np.ndarray, correct: np.ndarray, label: str, bins
                 color=color, alpha=0.55, line_color=None
             )
         )
-    return hv.Overlay(groups).opts(
-        title="Correct vs misclassified digits", legend_position="top_right", height=340, **_COMMON
-    )
+    return hv.Overlay(groups).opts(title=title, legend_position="top_right", height=340, **_COMMON)
 
 
-def referral_plot(fractions: np.ndarray, accuracy: np.ndarray, label: str = "accuracy") -> hv.Curve:
+def referral_plot(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> hv.Overlay:
     """Accuracy on the digits kept against the share referred (most uncertain first), both in percent.
 
-    fractions, accuracy : (n,) as returned by ``core.uncertainty.referral_curve``.
+    curves : run name -> (fractions, accuracy), each (n,), as ``core.uncertainty.referral_curve`` returns them.
     """
-    curve = hv.Curve(
-        (100 * np.asarray(fractions), 100 * np.asarray(accuracy)),
-        hv.Dimension("referred", label="Most uncertain digits set aside (%)"),
-        hv.Dimension("accuracy", label="Accuracy on the rest (%)"),
-        label=label,
-    )
-    return curve.opts(title="Referral curve", line_width=2, color=BLUE, tools=["hover"], height=340, **_COMMON)
+    x = hv.Dimension("referred", label="Most uncertain digits set aside (%)")
+    y = hv.Dimension("accuracy", label="Accuracy on the rest (%)")
+    layers = [
+        hv.Curve((100 * np.asarray(f), 100 * np.asarray(a)), x, y, label=run).opts(color=color, line_width=2,
+                                                                                 tools=["hover"])
+        for (run, (f, a)), color in zip(curves.items(), RUN_COLORS)
+    ]
+    return hv.Overlay(layers).opts(title="Referral curve", legend_position="bottom_right", height=340, **_COMMON)

@@ -1,9 +1,13 @@
 """Per-run data the views need, computed once per run file and shared by every session.
 
 A run is loaded through ``pn.cache`` keyed by its path and modification time, so all sessions
-share one copy and a re-written file is read again. What the views derive from the stored arrays
-(modal labels, weight samples) is computed at load time, once, and the uncertainty measures and
-their AUROCs are read as stored, so switching runs or measures in a session costs no recomputation.
+share one copy and a re-written file is read again. What every view needs from the stored arrays
+(modal labels) is derived at load time, once, and the uncertainty measures and their AUROCs are read
+as stored, so switching runs or measures in a session costs no recomputation. What one view needs
+(a tensor's weight histograms, a digit's fresh predictive draws) is computed the first time it is
+asked for and cached per loaded run.
+
+The folder's default run is named in :data:`DEFAULT_RUN_FILE`, else it is the most accurate run.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,20 +26,24 @@ import xarray as xr
 from core import predict, store, uncertainty
 from core.architecture import param_specs, spec_from_json
 
-from . import plots
-from .text import literal
+from . import stats
 
 __all__ = [
+    "DEFAULT_RUN_FILE",
     "RunData",
-    "fixed_prior_note",
+    "default_run",
+    "different_digits",
     "gallery_order",
     "inspector_probabilities",
     "list_runs",
     "load_run_data",
     "run_data",
+    "weight_summary",
 ]
 
-WEIGHT_SAMPLE = 50_000  # weights per tensor kept for the weight histograms
+DEFAULT_RUN_FILE = "default-run.txt"
+"""A text file in the runs folder holding the name of the run the app opens on (e.g. ``cnn-hierarchical``)."""
+DEFAULT_RUN_MAX_BYTES = 1000  # a run name is short; the file is read no further
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,7 +52,8 @@ class RunData:
 
     images : (digit, 28, 28) uint8   true, predicted : (digit,)   labels : (draw, digit)
     correct : (digit,) bool   measures : measure name -> (digit,)   auroc : measure name -> float
-    hyperpriors : ``{layer}.{tensor}_sd`` -> (draw,)   weights : ``{layer}.{tensor}`` -> (mean, sd), each (n,)
+    hyperpriors : ``{layer}.{tensor}_sd`` -> (draw,)   tensors : the weight tensors' names
+    ``{layer}.{tensor}`` in layer order, W before b (their values: :func:`weight_summary`)
     """
 
     name: str
@@ -54,7 +64,7 @@ class RunData:
     layers: tuple[str, ...]
     elbo: xr.DataArray = field(repr=False)
     hyperpriors: dict[str, np.ndarray] = field(repr=False)
-    weights: dict[str, tuple[np.ndarray, np.ndarray]] = field(repr=False)
+    tensors: tuple[str, ...] = field(repr=False)
     images: np.ndarray = field(repr=False)
     true: np.ndarray = field(repr=False)
     labels: np.ndarray = field(repr=False)
@@ -75,6 +85,10 @@ class RunData:
     def hierarchical(self) -> bool:
         return bool(self.hyperpriors)
 
+    def layer_tensors(self, layer: str) -> tuple[str, ...]:
+        """The names of the weight tensors of ``layer`` (``dense_1.W``, ``dense_1.b``); () if it has no such layer."""
+        return tuple(name for name in self.tensors if name.split(".")[0] == layer)
+
 
 def _derive(path: Path, mtime_ns: int, run: xr.DataTree) -> RunData:
     attrs = store.run_attrs(run)
@@ -86,7 +100,6 @@ def _derive(path: Path, mtime_ns: int, run: xr.DataTree) -> RunData:
     predicted = uncertainty.mode_label(labels)
     stored = run["uncertainty"]
     measures = {name: stored[name].values for name in uncertainty.MEASURES}
-    mean, sd = run["variational_mean"], run["variational_sd"]
     posterior = run["posterior"]
     return RunData(
         name=path.stem,
@@ -102,7 +115,7 @@ def _derive(path: Path, mtime_ns: int, run: xr.DataTree) -> RunData:
             for p in params
             if f"{p.name}_sd" in posterior.data_vars
         },
-        weights={p.name: plots.weight_sample(mean[p.name].values, sd[p.name].values, WEIGHT_SAMPLE) for p in params},
+        tensors=tuple(p.name for p in params),
         images=run["predictions_constant_data"]["image"].values,
         true=true,
         labels=labels,
@@ -203,28 +216,49 @@ def inspector_probabilities(data: RunData, digit: int, n_draws: int = INSPECTOR_
     return _probabilities(data, int(digit), n_draws)
 
 
-_PRIOR_FORMS = {
-    "normal": "every weight ~ N(0, sd²)",
-    "mixture": "every weight ~ pi N(0, sigma1²) + (1 - pi) N(0, sigma2²)",
-}
+@functools.lru_cache(maxsize=64)
+def weight_summary(data: RunData, name: str) -> stats.WeightSummary:
+    """Histograms of all the weights of tensor ``name`` (``dense_1.W``) of a loaded run, and a sample for a
+    scatter plot (see :func:`dashboard.stats.weight_summary`). Computed the first time a session asks,
+    then shared: 1.3 million weights take a fraction of a second once, and their histograms a few
+    hundred numbers."""
+    return stats.weight_summary(data.run["variational_mean"][name].values, data.run["variational_sd"][name].values)
 
 
-def fixed_prior_note(data: RunData) -> str | None:
-    """For a run without hyperprior draws, a Markdown sentence giving its prior and fixed parameters
-    (the file's values as literal text); else None."""
-    if data.hierarchical:
-        return None
-    prior = data.attrs.get("prior", "unknown")
-    params = data.attrs.get("prior_params") or {}
-    if isinstance(params, dict):
-        values = ", ".join(
-            f"{literal(key)} = {value:.4g}" if isinstance(value, float) else f"{literal(key)} = {literal(value)}"
-            for key, value in params.items()
-        )
-    else:
-        values = literal(params)
-    form = _PRIOR_FORMS.get(prior, "")
-    return (
-        f"This run's prior is **{literal(prior)}**{f' ({form})' if form else ''} with fixed parameters: "
-        f"{values or 'none recorded'}. There is no hyperprior: nothing to show here."
-    )
+@functools.lru_cache(maxsize=64)
+def different_digits(a: RunData, b: RunData) -> str | None:
+    """Why runs ``a`` and ``b`` were not tested on the same digits (a sentence naming the runs), or None
+    when they were: the same number of test digits, the same labels and the same images, in order."""
+    if a.n_digits != b.n_digits:
+        return f"{a.name} was tested on {a.n_digits:,} digits and {b.name} on {b.n_digits:,}"
+    mismatched = int(np.count_nonzero(a.true != b.true))
+    if mismatched:
+        return f"the test labels of {a.name} and {b.name} differ at {mismatched:,} of the {a.n_digits:,} digits"
+    if not np.array_equal(a.images, b.images):
+        return f"the test images of {a.name} and {b.name} differ"
+    return None
+
+
+def default_run(folder: Path, summaries: Sequence[store.RunSummary]) -> tuple[str | None, str]:
+    """The run to open first among the usable runs of ``summaries``, and a notice ("" if none).
+
+    The run named in ``folder/default-run.txt`` (:data:`DEFAULT_RUN_FILE`: a name, not a path, read
+    as text and matched exactly against the listing), else the most accurate run (ties: the first by
+    name). A file naming no usable run is ignored with a notice. (None, "") for no usable run.
+    """
+    usable = [s for s in summaries if not s.error]
+    if not usable:
+        return None, ""
+    best = max(usable, key=lambda s: s.accuracy if np.isfinite(s.accuracy) else -np.inf).name
+    path = Path(folder) / DEFAULT_RUN_FILE
+    if not path.is_file():  # absent (or a folder, a pipe...: nothing to read a name from)
+        return best, ""
+    try:
+        with open(path, "rb") as fh:
+            named = fh.read(DEFAULT_RUN_MAX_BYTES).decode("utf-8", errors="replace").strip()
+    except OSError as exc:
+        return best, f"{DEFAULT_RUN_FILE} cannot be read ({exc.strerror}); showing the most accurate run, {best}."
+    if named in {s.name for s in usable}:
+        return named, ""
+    return best, (f"{DEFAULT_RUN_FILE} names {named!r}, which is not a usable run of this folder; "
+                  f"showing the most accurate run, {best}.")

@@ -1,7 +1,11 @@
 """What one browser session looks at: the :class:`RunBrowser`, and the URL parameters it accepts.
 
-The views read and set these parameters only; heavy data comes from :mod:`dashboard.rundata`,
-shared by all sessions.
+The browser holds the session's choices (run, comparison run, tab, layer, measure, digit, view
+settings) and, as parameters the views depend on, the data they show: ``data`` (the chosen run)
+and ``compared`` (the comparison run, or None). Both are loaded by the browser's own watchers when
+``run`` or ``compare`` changes, in the same update as the settings that follow a run (its layers,
+first digit, ELBO start), so a view sees them change together and is built once per change. Heavy
+data comes from :mod:`dashboard.rundata`, shared by all sessions.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import param
 from core.store import RunFileError, RunSummary
 from core.uncertainty import MEASURES
 
-from . import rundata
+from . import rundata, stats
 from .rundata import RunData
 
 __all__ = ["NO_COMPARE", "PAGE_SIZE", "TABS", "URL_PARAMETERS", "RunBrowser"]
@@ -34,8 +38,20 @@ TABS = {
 
 NO_COMPARE = ""
 PAGE_SIZE = 40
-URL_PARAMETERS = ("run", "tab", "digit", "measure", "compare")
-"""Parameters kept in the URL's query string, under the same names."""
+URL_PARAMETERS = (
+    "run", "compare", "tab", "measure", "layer", "window", "start", "log_scale", "cell", "reverse", "page", "digit",
+)
+"""Parameters kept in the URL's query string, under the same names, in the order a query is applied
+(a run resets what follows it; a filter resets the page)."""
+
+_BOOLEANS = {"true": True, "false": False}
+
+
+def _integer(value: str, lo: int, hi: int) -> int | None:
+    """``value`` as a plain decimal integer in [lo, hi], else None (no sign, spaces, exponents or non-ASCII digits)."""
+    if value.isascii() and value.isdigit() and lo <= int(value) <= hi:
+        return int(value)
+    return None
 
 
 class RunBrowser(param.Parameterized):
@@ -49,23 +65,34 @@ class RunBrowser(param.Parameterized):
     compare = param.Selector(default=NO_COMPARE, objects=[NO_COMPARE], label="Compare with")
     tab = param.Selector(default="runs", objects=list(TABS))
     layer = param.Selector(default=None, objects=[], label="Layer")
-    measure = param.Selector(default="chi_square", objects=list(MEASURES), label="Uncertainty measure")
+    measure = param.Selector(default="chi_square", objects={name: key for key, name in MEASURES.items()},
+                             label="Uncertainty measure")
     digit = param.Integer(default=0, bounds=(0, None), label="Digit (test index)")
     window = param.Integer(default=50, bounds=(1, 5000), label="Smoothing window (iterations)")
-    log_scale = param.Boolean(default=False, label="Log scale of −ELBO")
+    log_scale = param.Boolean(default=True, label="Log scale of −ELBO")
     start = param.Integer(default=1, bounds=(1, None), label="Start at iteration")
     reverse = param.Boolean(default=False, label="Least uncertain first")
-    page = param.Integer(default=0, bounds=(0, None))
+    page = param.Integer(default=0, bounds=(0, None), doc="Gallery page, from 0 (the URL counts from 1)")
     cell = param.Tuple(default=None, allow_None=True, length=2, doc="(true, predicted) filter of the gallery")
     notice = param.String(default="", doc="Message for the person, e.g. about a rejected URL value")
+
+    summaries = param.ClassSelector(class_=tuple, default=(), constant=True,
+                                    doc="The folder's listing (RunSummary objects): usable runs and unusable files")
+    data = param.ClassSelector(class_=RunData, allow_None=True, constant=True, doc="The chosen run's data")
+    compared = param.ClassSelector(class_=RunData, allow_None=True, constant=True,
+                                   doc="The comparison run's data; None when no run is compared")
 
     def __init__(self, folder: str | Path, **params) -> None:
         super().__init__(**params)
         self.folder = Path(folder)
-        self.summaries: list[RunSummary] = rundata.list_runs(self.folder)
-        self.data: RunData | None = None
+        with param.edit_constant(self):
+            self.summaries = tuple(rundata.list_runs(self.folder))
         self._set_choices([s.name for s in self.summaries if not s.error])
-        self._open_first(self.param.run.objects)
+        name, notice = rundata.default_run(self.folder, self.summaries)
+        if name is not None:
+            self.run = name
+        if notice:
+            self.notice = notice
 
     # --- listing and loading -------------------------------------------------------------------
 
@@ -78,10 +105,6 @@ class RunBrowser(param.Parameterized):
         self.param.run.objects = names
         self.param.compare.objects = {"(none)": NO_COMPARE, **{n: n for n in names}}
 
-    def _open_first(self, names: list[str]) -> None:
-        if names:
-            self.run = names[0]
-
     def _summary(self, name: str) -> RunSummary:
         return next(s for s in self.summaries if s.name == name and not s.error)
 
@@ -89,50 +112,56 @@ class RunBrowser(param.Parameterized):
         """The data of the listed run ``name``. Raises RunFileError if the file became unusable."""
         return rundata.run_data(self._summary(name).path)
 
+    def _drop(self, name: str, exc: RunFileError) -> None:
+        """List the run ``name``, whose file changed since it was listed, as unusable, and say so."""
+        with param.edit_constant(self):
+            self.summaries = tuple(RunSummary(s.name, s.path, error=str(exc)) if s.name == name else s
+                                   for s in self.summaries)
+        self._set_choices([s.name for s in self.summaries if not s.error])
+        self.notice = str(exc)
+
     @param.depends("run", watch=True)
     def _on_run(self) -> None:
         try:
             data = self.load(self.run)
         except RunFileError as exc:
-            # the file changed since it was listed: drop it and fall back to another run
-            self.summaries = [
-                RunSummary(s.name, s.path, error=str(exc)) if s.name == self.run else s for s in self.summaries
-            ]
-            self._set_choices([s.name for s in self.summaries if not s.error])
-            self.notice = str(exc)
-            self._open_first(self.param.run.objects)
+            self._drop(self.run, exc)
+            if self.param.run.objects:
+                self.run = self.param.run.objects[0]
             return
-        self.data = data
-        self.param.layer.objects = list(data.layers)
-        self.param.digit.bounds = (0, data.n_digits - 1)
-        self.param.start.bounds = (1, max(1, len(data.elbo) - 1))
         ranked = rundata.gallery_order(data, self.measure)
-        self.param.update(
-            layer=data.layers[0],
-            digit=int(ranked[0]) if len(ranked) else 0,
-            start=1,
-            cell=None,
-            page=0,
-            compare=NO_COMPARE if self.compare == self.run else self.compare,
-        )
+        keep_compare = self.compare != self.run
+        # one batch, choices and values together: a view of several of these is built once, with the new
+        # run's values (new layer choices alone would make the layer widgets pick the first, for the old run)
+        with param.parameterized.batch_call_watchers(self), param.edit_constant(self):
+            self.param.layer.objects = list(data.layers)
+            self.param.digit.bounds = (0, data.n_digits - 1)
+            self.param.start.bounds = (1, max(1, len(data.elbo) - 1))
+            self.param.update(
+                data=data,
+                compare=self.compare if keep_compare else NO_COMPARE,
+                compared=self.compared if keep_compare else None,
+                layer=data.layers[0],
+                digit=int(ranked[0]) if len(ranked) else 0,
+                start=min(stats.elbo_settled_start(data.elbo.values), self.param.start.bounds[1]),
+                cell=None,
+                page=0,
+            )
 
-    @property
-    def compare_data(self) -> RunData | None:
-        """The comparison run's data, or None when no (usable) run is chosen for comparison."""
-        if self.compare == NO_COMPARE:
-            return None
-        try:
-            return self.load(self.compare)
-        except RunFileError as exc:
-            self.notice = str(exc)
-            return None
+    @param.depends("compare", watch=True)
+    def _on_compare(self) -> None:
+        compared = None
+        if self.compare != NO_COMPARE:
+            try:
+                compared = self.load(self.compare)
+            except RunFileError as exc:
+                self._drop(self.compare, exc)
+                self.compare = NO_COMPARE
+                return
+        with param.edit_constant(self):
+            self.compared = compared
 
-    @property
-    def shown(self) -> list[RunData]:
-        """The selected run's data, then the comparison run's when one is chosen."""
-        return [self.data] + ([self.compare_data] if self.compare_data else [])
-
-    # --- gallery -------------------------------------------------------------------------------
+    # --- gallery and inspector -----------------------------------------------------------------
 
     @param.depends("measure", "reverse", "cell", watch=True)
     def _first_page(self) -> None:
@@ -155,16 +184,29 @@ class RunBrowser(param.Parameterized):
         self.page = min(max(0, self.page + step), self.page_count - 1)
 
     def select_cell(self, true: int, predicted: int) -> None:
-        """Filter the gallery to one confusion-matrix cell and show it."""
-        self.param.update(cell=(int(true), int(predicted)), tab="digits")
+        """Filter the gallery to one confusion-matrix cell, show it, and inspect its first digit."""
+        cell = (int(true), int(predicted))
+        first = rundata.gallery_order(self.data, self.measure, self.reverse, cell)[:1]
+        self.param.update(cell=cell, tab="digits", page=0, **({"digit": int(first[0])} if len(first) else {}))
+
+    def select_digit(self, digit: int) -> str:
+        """Inspect test digit ``digit`` if the run has it; else keep the current one and return why not ("" if done)."""
+        last = self.data.n_digits - 1
+        if not 0 <= digit <= last:
+            return f"There is no test digit {digit}: this run's are numbered 0 to {last:,}. Still showing digit {self.digit}."
+        self.digit = digit
+        return ""
 
     # --- URL -----------------------------------------------------------------------------------
 
     def apply_query(self, query: Mapping[str, str]) -> list[str]:
         """Apply URL query values (raw strings) that are valid; return a notice for each that is not.
 
-        The run must be a listed usable run, compare one too (or empty), tab and measure known
-        keys, digit an integer index of the run's test set. Rejected values leave the default.
+        Applied in the order of :data:`URL_PARAMETERS`. The run must be a listed usable run, compare
+        one too (or empty); tab, measure and layer known keys; window, start, page and digit plain
+        integers in range (page counted from 1); log_scale and reverse ``true`` or ``false``; cell
+        ``true,predicted`` classes. Rejected values leave the current value. An absent ``compare`` or
+        ``cell`` means none: a URL without them shows no comparison and no filter.
         """
         notices = []
 
@@ -177,24 +219,75 @@ class RunBrowser(param.Parameterized):
                 self.run = run
             else:
                 reject("run", run, "no such run in this folder" + (f"; showing {self.run}" if self.run else ""))
-        for key, choices in (("tab", list(TABS)), ("measure", list(MEASURES)), ("compare", self.param.compare.objects)):
+        if self.data is None:
+            return notices
+        choices = {
+            "compare": list(self.param.compare.objects),
+            "tab": list(TABS),
+            "measure": list(MEASURES),
+            "layer": list(self.param.layer.objects),
+        }
+        ranges = {
+            "window": self.param.window.bounds,
+            "start": self.param.start.bounds,
+            "digit": (0, self.data.n_digits - 1),
+        }
+        settings = {"compare": NO_COMPARE, "cell": None}  # absent means none
+        for key in URL_PARAMETERS[1:]:
             value = query.get(key)
             if value is None:
+                if key in settings:
+                    setattr(self, key, settings[key])
                 continue
-            if value in choices:
-                setattr(self, key, value)
-            else:
-                reject(key, value, f"choose one of {', '.join(c for c in choices if c) or 'no runs'}")
-        digit = query.get("digit")
-        if digit is not None and self.data is not None:
-            if digit.isascii() and digit.isdigit() and int(digit) < self.data.n_digits:
-                self.digit = int(digit)
-            else:
-                reject("digit", digit, f"not a digit index between 0 and {self.data.n_digits - 1}")
+            if key in choices:
+                if value in choices[key]:
+                    setattr(self, key, value)
+                else:
+                    reject(key, value, f"choose one of {', '.join(c for c in choices[key] if c) or 'no runs'}")
+            elif key in ranges:
+                lo, hi = ranges[key]
+                number = _integer(value, lo, hi)
+                if number is None:
+                    reject(key, value, f"not a whole number between {lo} and {hi}")
+                else:
+                    setattr(self, key, number)
+            elif key in ("log_scale", "reverse"):
+                if value in _BOOLEANS:
+                    setattr(self, key, _BOOLEANS[value])
+                else:
+                    reject(key, value, "choose true or false")
+            elif key == "cell":
+                parts = value.split(",")
+                classes = [_integer(p, 0, stats.N_CLASSES - 1) for p in parts]
+                if len(parts) == 2 and None not in classes:
+                    self.cell = tuple(classes)
+                else:
+                    reject(key, value, "not a true and a predicted class from 0 to 9, as in cell=2,7")
+            elif key == "page":
+                number = _integer(value, 1, self.page_count)
+                if number is None:
+                    reject(key, value, f"not a page number between 1 and {self.page_count}")
+                else:
+                    self.page = number - 1
         if notices:
             self.notice = " ".join(notices)
         return notices
 
     def query(self) -> dict[str, str]:
-        """The URL parameters of the current view, as strings; unset ones are left out, as Panel's sync does."""
-        return {key: str(getattr(self, key)) for key in URL_PARAMETERS if getattr(self, key) not in (None, "")}
+        """The URL parameters of the current view as strings, in :data:`URL_PARAMETERS` order; no
+        comparison and no filter are left out."""
+        values = {
+            "run": self.run,
+            "compare": self.compare,
+            "tab": self.tab,
+            "measure": self.measure,
+            "layer": self.layer,
+            "window": str(self.window),
+            "start": str(self.start),
+            "log_scale": str(self.log_scale).lower(),
+            "cell": None if self.cell is None else f"{self.cell[0]},{self.cell[1]}",
+            "reverse": str(self.reverse).lower(),
+            "page": str(self.page + 1),
+            "digit": str(self.digit),
+        }
+        return {key: value for key, value in values.items() if value not in (None, "")}

@@ -1,45 +1,82 @@
-"""Panel views of a :class:`~dashboard.state.RunBrowser`: one function per tab, plus the sidebar.
+"""Panel views of run data: one function per tab's content, of the data and settings it shows.
 
-Each view binds plot functions from :mod:`dashboard.plots` to the browser's parameters, so it
-re-renders when they change. The inspector's charts (:mod:`dashboard.inspector_charts`) instead
-keep their figures and only swap data, because a digit is selected far more often than anything else.
+Every view takes the chosen run's :class:`~dashboard.rundata.RunData`, the compared run's (or None)
+and the settings it depends on, and returns a Panel layout; it reads nothing else, so it can be
+built, cached and tested on a bare RunData. With a compared run every view shows both: overlaid
+where their scales agree, side by side where they do not. :mod:`dashboard.frame` binds the views to
+a session's :class:`~dashboard.state.RunBrowser`; the Digits tab's gallery and inspector, which
+change on every click, are the imperative :mod:`dashboard.digits`.
+
+:class:`CSS` names the classes the page's elements carry for tests, benchmarks and style sheets.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import holoviews as hv
 import numpy as np
 import pandas as pd
 import panel as pn
 
+from core.store import RunSummary
 from core.uncertainty import MEASURES, referral_curve
 
-from . import plots, rundata
-from .gallery import DigitGallery, digit_uri
-from .inspector_charts import SpreadChart, VoteChart
+from . import plots, rundata, stats, tables
 from .rundata import RunData
-from .state import TABS, RunBrowser
 from .text import literal
 
 __all__ = [
+    "CSS",
+    "SCALE_RATIO",
     "SERVE_COMMAND",
     "TRAIN_COMMAND",
-    "accuracy_view",
-    "digits_view",
-    "elbo_view",
+    "accuracy_panel",
+    "comparison_panel",
+    "details_panel",
+    "elbo_panel",
     "empty_view",
-    "hyperprior_view",
+    "fixed_prior_note",
+    "hyperprior_panel",
+    "measure_name",
     "refused_view",
-    "run_details",
-    "runs_table",
-    "runs_view",
-    "sidebar",
-    "tabs",
-    "uncertainty_view",
-    "weights_view",
+    "runs_panel",
+    "uncertainty_panel",
+    "weights_panel",
 ]
+
+
+class CSS:
+    """CSS classes of the page's elements, set here and in :mod:`dashboard.digits` and :mod:`dashboard.frame`,
+    and looked for by the browser tests and the benchmarks."""
+
+    RUNS_TABLE = "runs-table"
+    RUN_ERROR = "run-error"
+    RUN_DETAILS = "run-details"
+    ELBO_SUMMARY = "elbo-summary"
+    ELBO_SCALES = "elbo-scales"  # the note that two ELBOs are on different scales
+    ELBO_CONTROLS = "elbo-controls"
+    NO_HYPERPRIOR = "no-hyperprior"
+    HYPERPRIOR_STATS = "hyperprior-stats"
+    NO_LAYER = "no-layer"  # a compared run without the chosen layer
+    CONFUSION = "confusion"  # the chosen run's (clickable) confusion matrix
+    CONFUSION_COMPARED = "confusion-compared"
+    ACCURACY_SUMMARY = "accuracy-summary"
+    UNCERTAINTY_SUMMARY = "uncertainty-summary"
+    GALLERY_STATUS = "gallery-status"
+    INSPECTOR = "inspector"
+    INSPECTOR_TITLE = "inspector-title"
+    DIGIT_INPUT = "digit-input"
+    DIGIT_MESSAGE = "digit-message"  # why a typed digit index was refused
+    VOTES = "votes"
+    SPREAD = "spread"
+    NOTICE = "notice"
+    REFUSED = "refused"
+
+
+SCALE_RATIO = 10.0
+"""Two ELBOs whose final magnitudes differ by more than this factor are drawn side by side, not overlaid."""
 
 TRAIN_COMMAND = "bnn train --model mlp --prior normal --iterations 2000 --out cached_traces"
 # loopback only: without --address the server would listen on every interface (see SECURITY.md)
@@ -49,7 +86,7 @@ SERVE_COMMAND = (
 )
 
 
-def _plot(obj, **kwargs) -> pn.pane.HoloViews:
+def _plot(obj: hv.core.Dimensioned, **kwargs) -> pn.pane.HoloViews:
     # separate plots with a shared dimension name (e.g. "density") must keep their own ranges
     return pn.pane.HoloViews(obj, linked_axes=False, sizing_mode="stretch_width", **kwargs)
 
@@ -65,261 +102,211 @@ def _table(frame: pd.DataFrame, index: bool, **kwargs) -> pn.pane.DataFrame:
     return pn.pane.DataFrame(frame, index=index, text_align="start", justify="left", stylesheets=[_TABLE_CSS], **kwargs)
 
 
-_DIGIT_CSS = "img.digit { width: 224px; height: 224px; image-rendering: pixelated; border: 1px solid #bbb; }"
+def _runs(data: RunData, compared: RunData | None) -> list[RunData]:
+    return [data] + ([compared] if compared is not None else [])
 
 
-def _duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "–"
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    minutes = seconds / 60
-    return f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
-
-
-def _number(value: float, fmt: str) -> str:
-    return "–" if value is None or not math.isfinite(value) else format(value, fmt)
+def measure_name(key: str) -> str:
+    """The readable name of uncertainty measure ``key`` for a sentence: its axis label without the
+    parenthesis (``mutual_information`` -> ``Mutual information``)."""
+    return MEASURES[key].split(" (")[0]
 
 
 # --- Runs ---------------------------------------------------------------------------------------
 
 
-def runs_table(browser: RunBrowser) -> pd.DataFrame:
-    """One row per usable run of the listing: the columns a person compares runs by."""
-    rows = [
-        {
-            "Run": s.name,
-            "Model": s.model,
-            "Prior": s.prior,
-            "Label": s.label,
-            "Iterations": f"{s.iterations:,}",
-            "Accuracy (%)": _number(100 * s.accuracy, ".2f"),
-            "ELBO at end (nats)": _number(s.final_elbo, ",.0f"),
-            "Training time": _duration(s.wall_time_s),
-            "Speed (it/s)": _number(s.iterations_per_s, ",.1f"),
-        }
-        for s in browser.summaries
-        if not s.error
-    ]
-    return pd.DataFrame(rows)
-
-
-_DETAILS = (
-    ("model", "Model"),
-    ("prior", "Prior"),
-    ("prior_params", "Prior parameters"),
-    ("label", "Label"),
-    ("iterations", "Iterations"),
-    ("batch_size", "Batch size"),
-    ("n_train", "Training digits"),
-    ("optimizer", "Optimizer"),
-    ("learning_rate", "Learning rate"),
-    ("lr_schedule", "Schedule"),
-    ("lr_floor", "Step-size floor (of the peak)"),
-    ("lr_hold", "Held at the floor (of iterations)"),
-    ("start", "Start of the means"),
-    ("start_sigma", "Start of the sds"),
-    ("seed", "Seed"),
-    ("backend", "Backend"),
-    ("float", "Float"),
-    ("machine", "Machine"),
-    ("n_draws", "Predictive draws"),
-    ("accuracy_mode", "Accuracy, mode of draws"),
-    ("accuracy_mean", "Accuracy, mean probability"),
-    ("final_elbo", "ELBO at end (nats)"),
-    ("elbo_change", "ELBO relative change at end"),
-    ("auroc", "AUROC of chi-square"),
-    ("wall_time_s", "Training time"),
-    ("iterations_per_s", "Speed (it/s)"),
-    ("created", "Created"),
-    ("command", "Command"),
-)
-
-
-def _detail(key: str, value) -> str:
-    if key in ("accuracy_mode", "accuracy_mean"):
-        return f"{100 * value:.2f} %"
-    if key == "wall_time_s":
-        return _duration(float(value))
-    if key == "elbo_change":
-        return f"{value:.2%}"
-    if key in ("final_elbo", "iterations_per_s", "auroc") and isinstance(value, float):
-        return f"{value:,.3f}" if key == "auroc" else f"{value:,.1f}"
-    if isinstance(value, dict):
-        return ", ".join(f"{k} = {v}" for k, v in value.items())
-    return str(value)
-
-
-def run_details(runs: list[RunData]) -> pd.DataFrame:
-    """The recorded settings and results of one or more runs, one column per run."""
-    columns = {}
-    for data in runs:
-        columns[data.name] = {
-            label: _detail(key, data.attrs[key]) if key in data.attrs else "–" for key, label in _DETAILS
-        }
-        columns[data.name]["Layers"] = ", ".join(data.layers)
-    return pd.DataFrame(columns)
-
-
-def runs_view(browser: RunBrowser) -> pn.viewable.Viewable:
-    """All runs of the folder in a table, unusable files with their messages, and the selected
-    run's details next to the comparison run's."""
+def runs_panel(summaries: Sequence[RunSummary], folder: Path) -> pn.viewable.Viewable:
+    """All usable runs of the folder in a table, and the unusable files with their messages."""
     errors = [
-        pn.pane.Alert(
-            f"Unusable file: {literal(s.error)}", alert_type="danger", sizing_mode="stretch_width", css_classes=["run-error"]
-        )
-        for s in browser.errors
+        pn.pane.Alert(f"Unusable file: {literal(s.error)}", alert_type="danger", sizing_mode="stretch_width",
+                      css_classes=[CSS.RUN_ERROR])
+        for s in summaries
+        if s.error
     ]
-
-    def details(run: str, compare: str) -> pn.viewable.Viewable:
-        runs = browser.shown
-        title = f"### {literal(run)}" + (f" compared with {literal(compare)}" if len(runs) > 1 else "")
-        body = [pn.pane.Markdown(title)]
-        if len(runs) > 1:
-            body.append(
-                _plot(_elbo_overlay(browser, window=max(1, len(browser.data.elbo) // 100), start=1, log_scale=False))
-            )
-        body.append(_table(run_details(runs), index=True, css_classes=["run-details"]))
-        return pn.Column(*body, sizing_mode="stretch_width")
-
     return pn.Column(
         pn.pane.Markdown(
-            f"## Runs in {literal(browser.folder)}\nChoose the run in the sidebar; "
-            "pick a second run under *Compare with* to see them side by side."
+            f"## Runs in {literal(folder)}\nChoose the run in the sidebar; "
+            "pick a second run under *Compare with* to see them side by side in every tab."
         ),
-        _table(runs_table(browser), index=False, sizing_mode="stretch_width", css_classes=["runs-table"]),
+        _table(tables.runs_table(summaries), index=False, sizing_mode="stretch_width", css_classes=[CSS.RUNS_TABLE]),
         *errors,
-        pn.panel(pn.bind(details, browser.param.run, browser.param.compare), sizing_mode="stretch_width"),
         sizing_mode="stretch_width",
     )
+
+
+def details_panel(data: RunData, compared: RunData | None) -> pn.viewable.Viewable:
+    """The chosen run's recorded settings and results, beside the compared run's."""
+    title = f"### {literal(data.name)}" + (f" compared with {literal(compared.name)}" if compared else "")
+    return pn.Column(
+        pn.pane.Markdown(title),
+        _table(tables.run_details(_runs(data, compared)), index=True, css_classes=[CSS.RUN_DETAILS]),
+        sizing_mode="stretch_width",
+    )
+
+
+def comparison_panel(data: RunData, compared: RunData | None, window: int, start: int,
+                     log_scale: bool) -> pn.viewable.Viewable:
+    """The Runs tab's comparison of the two runs' ELBOs (:func:`elbo_panel`); nothing without a compared run."""
+    if compared is None:
+        return pn.Column(sizing_mode="stretch_width")
+    return elbo_panel(data, compared, window, start, log_scale)
 
 
 # --- ELBO ---------------------------------------------------------------------------------------
 
 
-def _elbo_overlay(browser: RunBrowser, window: int, start: int, log_scale: bool) -> hv.Overlay:
-    runs = browser.shown
-    curves = [plots.elbo_curve(d.elbo, window, start, log_scale, label=d.name) for d in runs]
-    gaps = plots.nonfinite_runs(plots.nonfinite_iterations(browser.data.elbo.sel(iteration=slice(start, None))))
-    if gaps:
-        curves.append(plots.nonfinite_marks(gaps))
-    title = f"ELBO per iteration, trailing mean of {window} iteration{'s' if window > 1 else ''}"
-    return hv.Overlay(curves).opts(title=title, legend_position="bottom_right" if not log_scale else "top_right")
-
-
-def _nonfinite_note(elbo) -> str:
+def _nonfinite_note(data: RunData) -> str:
     """A warning naming where a stored ELBO history is NaN or infinite, or "" when it is all finite."""
-    iterations = plots.nonfinite_iterations(elbo)
+    iterations = stats.nonfinite_iterations(data.elbo)
     if not len(iterations):
         return ""
-    stretches = plots.nonfinite_runs(iterations)
+    stretches = stats.nonfinite_runs(iterations)
     shown = ", ".join(f"{a:,}" if a == b else f"{a:,}–{b:,}" for a, b in stretches[:5])
     more = f" and {len(stretches) - 5:,} more stretches" if len(stretches) > 5 else ""
     return (
-        f"\n\n**Warning: {len(iterations):,} of the {len(elbo):,} stored ELBO values are NaN or infinite** "
-        f"(iterations {shown}{more}; red lines). The curve leaves them out of its means and has a gap where "
-        "a window holds none; the file's history is damaged, or the fit diverged there."
+        f"\n\n**Warning: {len(iterations):,} of the {len(data.elbo):,} stored ELBO values are NaN or infinite** "
+        f"in {literal(data.name)} (iterations {shown}{more}; red lines). The curve leaves them out of its means and "
+        "has a gap where a window holds none; the file's history is damaged, or the fit diverged there."
     )
 
 
-def elbo_view(browser: RunBrowser) -> pn.viewable.Viewable:
-    """The ELBO curve (and the comparison run's), smoothed, from a start iteration, optionally log."""
-    controls = pn.Row(
-        pn.widgets.IntInput.from_param(browser.param.window, width=200),
-        pn.widgets.IntSlider.from_param(browser.param.start, width=320),
-        pn.widgets.Checkbox.from_param(browser.param.log_scale, margin=(30, 10, 10, 10)),
-    )
+def _elbo_line(data: RunData) -> str:
+    attrs = data.attrs
+    change = tables.detail("elbo_change", attrs["elbo_change"]) if "elbo_change" in attrs else tables.MISSING
+    return (f"- **{literal(data.name)}**: final ELBO (mean of the last 5 % of iterations) "
+            f"**{tables.number(attrs.get('final_elbo', np.nan), ',.1f')}** nats; relative change from the 5 % "
+            f"before: **{literal(change)}**")
 
-    def plot(run: str, compare: str, window: int, start: int, log_scale: bool) -> hv.Overlay:
-        return _elbo_overlay(browser, window, start, log_scale)
 
-    def summary(run: str) -> str:
-        attrs = browser.data.attrs
-        final = _number(attrs.get("final_elbo", math.nan), ",.1f")
-        change = _detail("elbo_change", attrs["elbo_change"]) if "elbo_change" in attrs else "–"
-        return (
-            f"Final ELBO (mean of the last 5 % of iterations): **{final}** nats; relative change from the 5 % "
-            f"before: **{change}**. Drag *Start at iteration* to zoom into the tail (the post plots from "
-            "iteration 10,000 on)."
-        ) + _nonfinite_note(browser.data.elbo)
+def _scales_note(data: RunData, compared: RunData, ratio: float) -> str:
+    magnitudes = ", ".join(f"{literal(d.name)} about {stats.elbo_magnitude(d.elbo.values):,.0f}" for d in (data, compared))
+    priors = {d.attrs.get("prior") for d in (data, compared)}
+    why = (f" Their priors differ ({' and '.join(literal(p) for p in sorted(map(str, priors)))}), and an ELBO holds "
+           "the log prior of every weight: it measures each fit against its own model, not one against the other."
+           if len(priors) > 1 else " Both have the same prior: their fits ended that far apart (from different "
+           "starts, for instance).")
+    return (f"**The two ELBOs are on different scales**: their final magnitudes differ {ratio:,.0f}-fold "
+            f"({magnitudes} nats), so they are drawn side by side, each on its own axis.{why}")
 
-    bound = pn.bind(
-        plot,
-        browser.param.run,
-        browser.param.compare,
-        browser.param.window,
-        browser.param.start,
-        browser.param.log_scale,
-    )
-    return pn.Column(
-        controls,
-        pn.pane.Markdown(pn.bind(summary, browser.param.run), css_classes=["elbo-summary"]),
-        _plot(bound),
-        sizing_mode="stretch_width",
-    )
+
+def elbo_panel(data: RunData, compared: RunData | None, window: int, start: int, log_scale: bool) -> pn.viewable.Viewable:
+    """The ELBO curves of the chosen run (and the compared run's), smoothed by a trailing mean of
+    ``window`` iterations, from iteration ``start``, on a log axis of −ELBO if ``log_scale``.
+
+    Two runs whose final ELBOs differ more than :data:`SCALE_RATIO`-fold are drawn side by side
+    with a note saying so; otherwise on one axis.
+    """
+    runs = _runs(data, compared)
+    why = ""
+    if start == stats.elbo_settled_start(data.elbo.values) > 1:
+        why = f", where −ELBO first comes within {stats.SETTLED_FACTOR:g}× its final value"
+    where = (f"From iteration {start:,}{why}: drag *Start at iteration* to 1 for the whole history, or further to "
+             "zoom into the tail (the post plots from iteration 10,000 on).")
+    text = "\n".join(_elbo_line(d) for d in runs) + f"\n\n{where}" + "".join(_nonfinite_note(d) for d in runs)
+    parts = [pn.pane.Markdown(text, css_classes=[CSS.ELBO_SUMMARY], sizing_mode="stretch_width")]
+    ratio = stats.scale_ratio(data.elbo.values, compared.elbo.values) if compared is not None else np.nan
+    if ratio > SCALE_RATIO:
+        parts.append(pn.pane.Alert(_scales_note(data, compared, ratio), alert_type="info", sizing_mode="stretch_width",
+                                   css_classes=[CSS.ELBO_SCALES]))
+        parts.append(pn.Row(*[
+            _plot(plots.elbo_plot({d.name: d.elbo}, window, start, log_scale, subtitle=f": {d.name}", colors=(color,)))
+            for d, color in zip(runs, plots.RUN_COLORS)
+        ], sizing_mode="stretch_width"))
+    else:
+        parts.append(_plot(plots.elbo_plot({d.name: d.elbo for d in runs}, window, start, log_scale)))
+    return pn.Column(*parts, sizing_mode="stretch_width")
 
 
 # --- Hyperpriors and weights --------------------------------------------------------------------
 
 
-def _layer_tensors(data: RunData, layer: str) -> list[str]:
-    return [name for name in data.weights if name.split(".")[0] == layer]
+_PRIOR_FORMS = {
+    "normal": "every weight ~ N(0, sd²)",
+    "mixture": "every weight ~ pi N(0, sigma1²) + (1 - pi) N(0, sigma2²)",
+}
 
 
-def hyperprior_view(browser: RunBrowser) -> pn.viewable.Viewable:
-    """The chosen layer's hyperprior posteriors, and all of them as a forest plot; for fixed
-    priors, the prior's parameters and a note that there is no hyperprior."""
-    select = pn.widgets.Select.from_param(browser.param.layer, width=200)
-
-    def content(run: str, layer: str) -> pn.viewable.Viewable:
-        data = browser.data
-        note = rundata.fixed_prior_note(data)
-        if note:
-            return pn.pane.Alert(note, alert_type="info", sizing_mode="stretch_width", css_classes=["no-hyperprior"])
-        names = [f"{t}_sd" for t in _layer_tensors(data, layer) if f"{t}_sd" in data.hyperpriors]
-        histograms = [_plot(plots.hyperprior_histogram(data.hyperpriors[n], n)) for n in names]
-        rows = "\n".join(
-            f"| {literal(n)} | {np.mean(data.hyperpriors[n]):.4g} | {lo:.4g} – {hi:.4g} |"
-            for n in names
-            for lo, hi in [plots.hdi(data.hyperpriors[n])]
-        )
-        return pn.Column(
-            pn.pane.Markdown(
-                f"### Layer {literal(layer)}: posterior of the prior sd of its weights (W) and biases (b)\n"
-                "Histogram of the posterior draws; line: mean; band: 94 % highest density interval.\n\n"
-                f"| Hyperprior | Mean | 94 % HDI |\n|---|---|---|\n{rows}",
-                css_classes=["hyperprior-stats"],
-            ),
-            pn.Row(*histograms, sizing_mode="stretch_width"),
-            _plot(plots.hyperprior_forest(data.hyperpriors)),
-            sizing_mode="stretch_width",
-        )
-
-    return pn.Column(
-        select, pn.panel(pn.bind(content, browser.param.run, browser.param.layer)), sizing_mode="stretch_width"
+def fixed_prior_note(data: RunData) -> str | None:
+    """For a run without hyperprior draws, a Markdown sentence giving its prior and fixed parameters
+    (the file's values as literal text, numbers to 4 significant digits); else None."""
+    if data.hierarchical:
+        return None
+    prior = data.attrs.get("prior", "unknown")
+    params = data.attrs.get("prior_params") or {}
+    if isinstance(params, dict):
+        values = ", ".join(f"{literal(key)} = {literal(tables.detail(key, value))}" for key, value in params.items())
+    else:
+        values = literal(params)
+    form = _PRIOR_FORMS.get(prior, "")
+    return (
+        f"**{literal(data.name)}**: this run's prior is **{literal(prior)}**{f' ({form})' if form else ''} with fixed "
+        f"parameters: {values or 'none recorded'}. There is no hyperprior: nothing to show here."
     )
 
 
-def weights_view(browser: RunBrowser) -> pn.viewable.Viewable:
-    """The chosen layer's posterior means, sds and signal-to-noise ratios, for W and for b."""
-    select = pn.widgets.Select.from_param(browser.param.layer, width=200)
+def _missing_layer(runs: list[RunData], layer: str) -> list[pn.viewable.Viewable]:
+    return [
+        pn.pane.Alert(f"{literal(d.name)} has no layer {literal(layer)} (its layers: {literal(', '.join(d.layers))}).",
+                      alert_type="info", sizing_mode="stretch_width", css_classes=[CSS.NO_LAYER])
+        for d in runs
+        if not d.layer_tensors(layer)
+    ]
 
-    def content(run: str, layer: str) -> pn.viewable.Viewable:
-        data = browser.data
-        parts = []
-        for name in _layer_tensors(data, layer):
-            mean, sd = data.weights[name]
-            size = data.run["variational_mean"][name].size
-            sampled = f" (a random {len(mean):,} of them)" if len(mean) < size else ""
-            parts.append(pn.pane.Markdown(f"### {literal(name)}: {size:,} weights{sampled}"))
-            parts.append(_plot(plots.weight_histograms(mean, sd, name).opts(shared_axes=False)))
-            if name.endswith(".W"):
-                parts.append(_plot(plots.weight_scatter(mean, sd, name)))
+
+def hyperprior_panel(data: RunData, compared: RunData | None, layer: str) -> pn.viewable.Viewable:
+    """The posterior of the prior sds of ``layer``'s weights and biases (histograms, mean and 94 % HDI),
+    and all hyperpriors as a forest plot; two hierarchical runs overlaid, in their colours. A run
+    with a fixed prior shows its prior's parameters instead."""
+    runs = _runs(data, compared)
+    parts: list[pn.viewable.Viewable] = [
+        pn.pane.Alert(fixed_prior_note(d), alert_type="info", sizing_mode="stretch_width",
+                      css_classes=[CSS.NO_HYPERPRIOR])
+        for d in runs
+        if not d.hierarchical
+    ]
+    fitted = [d for d in runs if d.hierarchical]
+    if not fitted:
         return pn.Column(*parts, sizing_mode="stretch_width")
-
-    return pn.Column(
-        select, pn.panel(pn.bind(content, browser.param.run, browser.param.layer)), sizing_mode="stretch_width"
+    parts += _missing_layer(fitted, layer)
+    names = list(dict.fromkeys(f"{t}_sd" for d in fitted for t in d.layer_tensors(layer) if f"{t}_sd" in d.hyperpriors))
+    rows = "\n".join(
+        f"| {literal(n)} | {literal(d.name)} | {tables.significant(float(np.mean(d.hyperpriors[n])))} | "
+        f"{tables.significant(lo)} – {tables.significant(hi)} |"
+        for n in names
+        for d in fitted
+        if n in d.hyperpriors
+        for lo, hi in [stats.hdi(d.hyperpriors[n])]
     )
+    parts += [
+        pn.pane.Markdown(
+            f"### Layer {literal(layer)}: posterior of the prior sd of its weights (W) and biases (b)\n"
+            "Histogram of the posterior draws; line: mean; band: 94 % highest density interval.\n\n"
+            f"| Hyperprior | Run | Mean | 94 % HDI |\n|---|---|---|---|\n{rows}",
+            css_classes=[CSS.HYPERPRIOR_STATS],
+        ),
+        pn.Row(*[_plot(plots.hyperprior_histogram({d.name: d.hyperpriors[n] for d in fitted if n in d.hyperpriors}, n))
+                 for n in names], sizing_mode="stretch_width"),
+        _plot(plots.hyperprior_forest({d.name: d.hyperpriors for d in fitted})),
+    ]
+    return pn.Column(*parts, sizing_mode="stretch_width")
+
+
+def weights_panel(data: RunData, compared: RunData | None, layer: str) -> pn.viewable.Viewable:
+    """``layer``'s posterior means, sds and signal-to-noise ratios, for W and for b, from histograms of
+    all its weights (:func:`dashboard.rundata.weight_summary`); two runs overlaid as densities."""
+    runs = _runs(data, compared)
+    parts = _missing_layer(runs, layer)
+    for name in dict.fromkeys(t for d in runs for t in d.layer_tensors(layer)):
+        summaries = {d.name: rundata.weight_summary(d, name) for d in runs if name in d.tensors}
+        if len(summaries) == 1:
+            sizes = f"{next(iter(summaries.values())).size:,} weights"
+        else:
+            sizes = ", ".join(f"{s.size:,} weights in {literal(run)}" for run, s in summaries.items())
+        parts.append(pn.pane.Markdown(f"### {literal(name)}: {sizes}"))
+        parts.append(_plot(plots.weight_histograms(summaries, name)))
+        if name.endswith(".W"):
+            parts.append(_plot(plots.weight_scatter(summaries, name)))
+    return pn.Column(*parts, sizing_mode="stretch_width")
 
 
 # --- Accuracy and uncertainty -------------------------------------------------------------------
@@ -328,251 +315,78 @@ def weights_view(browser: RunBrowser) -> pn.viewable.Viewable:
 def _accuracy_line(data: RunData) -> str:
     attrs = data.attrs
     mode = attrs.get("accuracy_mode", float(data.correct.mean()))
-    mean = attrs.get("accuracy_mean", math.nan)
+    mean = attrs.get("accuracy_mean", np.nan)
     return (
-        f"**{literal(data.name)}**: {100 * mode:.2f} % (mode of the draws' labels), "
-        f"{_number(100 * mean, '.2f')} % (mean predictive probability), on {data.n_digits:,} test digits"
+        f"**{literal(data.name)}**: {tables.number(100 * mode, '.2f')} % (mode of the draws' labels), "
+        f"{tables.number(100 * mean, '.2f')} % (mean predictive probability), on {data.n_digits:,} test digits"
     )
 
 
-def accuracy_view(browser: RunBrowser) -> pn.viewable.Viewable:
-    """Test accuracy, a clickable confusion matrix and per-class accuracy."""
+def accuracy_panel(data: RunData, compared: RunData | None,
+                   select_cell: Callable[[int, int], None] | None = None) -> pn.viewable.Viewable:
+    """Test accuracy, the confusion matrices (the compared run's beside the chosen run's) and per-class
+    accuracy of both. A click on a cell of the chosen run's matrix calls ``select_cell(true, predicted)``."""
+    runs = _runs(data, compared)
+    matrices = []
+    for d in runs:
+        clickable = d is data and select_cell is not None
+        heatmap = plots.confusion_heatmap(stats.confusion_counts(d.true, d.predicted), f"Confusion matrix of {d.name}")
+        if clickable:
+            tap = hv.streams.Tap(source=heatmap)
+            tap.add_subscriber(lambda x, y: select_cell(int(y), int(x)) if x is not None and y is not None else None)
+        matrices.append(_plot(heatmap, css_classes=[CSS.CONFUSION if d is data else CSS.CONFUSION_COMPARED]))
+    bars = _plot(plots.per_class_bars({d.name: stats.per_class_accuracy(d.true, d.predicted) for d in runs}))
+    click = (f" Click a cell of {literal(data.name)}'s matrix to see its digits in the Digits tab."
+             if select_cell is not None else "")
+    summary = pn.pane.Markdown(
+        "### Test accuracy\n" + "\n".join(f"- {_accuracy_line(d)}" for d in runs) +
+        "\n\nConfusion matrix: the number of digits of each true class (row) given each predicted class "
+        "(column). The correct ones, on the diagonal, are green; each error cell is coloured by its share of "
+        f"its true class (the colour bar, in %), so that the errors compare with one another.{click}",
+        sizing_mode="stretch_width", css_classes=[CSS.ACCURACY_SUMMARY])
+    if compared is None:
+        return pn.Column(summary, pn.Row(*matrices, bars, sizing_mode="stretch_width"), sizing_mode="stretch_width")
+    return pn.Column(summary, pn.Row(*matrices, sizing_mode="stretch_width"), bars, sizing_mode="stretch_width")
 
-    def summary(run: str, compare: str) -> str:
-        runs = browser.shown
-        return "### Test accuracy\n" + "\n".join(f"- {_accuracy_line(d)}" for d in runs)
 
-    def per_class(run: str, compare: str) -> hv.Bars:
-        runs = browser.shown
-        return plots.per_class_bars({d.name: plots.per_class_accuracy(d.true, d.predicted) for d in runs})
-
-    def matrix(run: str) -> hv.Overlay:
-        data = browser.data
-        heatmap = plots.confusion_heatmap(plots.confusion_counts(data.true, data.predicted))
-        tap = hv.streams.Tap(source=heatmap)
-        tap.add_subscriber(
-            lambda x, y: browser.select_cell(int(y), int(x)) if x is not None and y is not None else None
-        )
-        return heatmap.opts(title=f"Confusion matrix of {run}: click a cell")
-
-    p = browser.param
-    return pn.Column(
-        pn.pane.Markdown(pn.bind(summary, p.run, p.compare), sizing_mode="stretch_width"),
-        pn.Row(
-            _plot(pn.bind(matrix, p.run), css_classes=["confusion"]),
-            _plot(pn.bind(per_class, p.run, p.compare)),
-            sizing_mode="stretch_width",
-        ),
-        sizing_mode="stretch_width",
+def uncertainty_panel(data: RunData, compared: RunData | None, measure: str) -> pn.viewable.Viewable:
+    """The measure's distribution for correct and misclassified digits (each run's, side by side, on one
+    range), its AUROC for telling them apart, and the referral curves (overlaid)."""
+    runs = _runs(data, compared)
+    aurocs = ", ".join(f"{literal(d.name)}: **{tables.number(d.auroc[measure], '.3f')}**" for d in runs)
+    header = pn.pane.Markdown(
+        f"### {literal(MEASURES[measure])}\nAUROC for telling misclassified from correct digits by this measure "
+        f"(0.5 = no better than chance, 1 = every error more uncertain than every correct digit): {aurocs}",
+        sizing_mode="stretch_width", css_classes=[CSS.UNCERTAINTY_SUMMARY],
     )
-
-
-def uncertainty_view(browser: RunBrowser) -> pn.viewable.Viewable:
-    """The chosen measure for correct vs misclassified digits, the referral curve, and the AUROC."""
-
-    def header(run: str, compare: str, measure: str) -> str:
-        runs = browser.shown
-        aurocs = ", ".join(f"{literal(d.name)}: **{_number(d.auroc[measure], '.3f')}**" for d in runs)
-        return (
-            f"### {MEASURES[measure]}\nAUROC for telling misclassified from correct digits by this measure "
-            f"(0.5 = no better than chance, 1 = every error more uncertain than every correct digit): {aurocs}"
-        )
-
-    def histograms(run: str, measure: str) -> hv.Overlay:
-        data = browser.data
-        return plots.measure_histograms(data.measures[measure], data.correct, MEASURES[measure])
-
-    def referral(run: str, compare: str, measure: str) -> hv.Overlay:
-        runs = browser.shown
-        curves = [plots.referral_plot(*referral_curve(d.measures[measure], d.correct), label=d.name) for d in runs]
-        for curve, color in zip(curves, (plots.BLUE, plots.ORANGE)):
-            curve.opts(color=color)
-        return hv.Overlay(curves).opts(title="Referral curve", legend_position="bottom_right")
-
-    p = browser.param
-    return pn.Column(
-        pn.pane.Markdown(pn.bind(header, p.run, p.compare, p.measure), sizing_mode="stretch_width"),
-        pn.Row(
-            _plot(pn.bind(histograms, p.run, p.measure)),
-            _plot(pn.bind(referral, p.run, p.compare, p.measure)),
-            sizing_mode="stretch_width",
-        ),
-        sizing_mode="stretch_width",
-    )
-
-
-# --- Digits: gallery and inspector --------------------------------------------------------------
-
-
-def _gallery_items(browser: RunBrowser) -> list[dict]:
-    data, measure = browser.data, browser.measure
-    values = data.measures[measure]
-    return [
-        {
-            "digit": int(d),
-            "src": digit_uri(data.images[d]),
-            "caption": f"{data.true[d]} → {data.predicted[d]}",
-            "title": f"test digit {d}: true {data.true[d]}, predicted {data.predicted[d]}; {measure} = {values[d]:.3g}",
-        }
-        for d in browser.page_digits()
+    values = np.concatenate([d.measures[measure] for d in runs]).astype(np.float64)
+    finite = values[np.isfinite(values)]
+    limits = (float(finite.min()), float(finite.max())) if len(finite) else None
+    histograms = [
+        _plot(plots.measure_histograms(d.measures[measure], d.correct, MEASURES[measure], limits=limits,
+                                       title="Correct vs misclassified digits" + (f": {d.name}" if compared else "")))
+        for d in runs
     ]
+    referral = _plot(plots.referral_plot({d.name: referral_curve(d.measures[measure], d.correct) for d in runs}))
+    if compared is None:
+        return pn.Column(header, pn.Row(*histograms, referral, sizing_mode="stretch_width"), sizing_mode="stretch_width")
+    return pn.Column(header, pn.Row(*histograms, sizing_mode="stretch_width"), referral, sizing_mode="stretch_width")
 
 
-def _gallery(browser: RunBrowser) -> pn.viewable.Viewable:
-    gallery = DigitGallery(items=_gallery_items(browser), selected=browser.digit, sizing_mode="stretch_width")
-    previous = pn.widgets.Button(label="◀ Previous", width=110)
-    following = pn.widgets.Button(label="Next ▶", width=110)
-    clear = pn.widgets.Button(label="Show all misclassified", width=200, color="primary")
-    previous.on_click(lambda event: browser.turn_page(-1))
-    following.on_click(lambda event: browser.turn_page(1))
-    clear.on_click(lambda event: setattr(browser, "cell", None))
-    status = pn.pane.Markdown(sizing_mode="stretch_width")
-
-    def refresh(*events) -> None:
-        n = len(browser.gallery_digits())
-        what = (
-            "misclassified digits"
-            if browser.cell is None
-            else f"digits of true class {browser.cell[0]} predicted as {browser.cell[1]}"
-        )
-        order = "least" if browser.reverse else "most"
-        status.object = (
-            f"**{n:,} {what}**, {order} uncertain first by {browser.measure}; "
-            f"page {browser.page + 1} of {browser.page_count}. Caption: true → predicted."
-        )
-        clear.visible = browser.cell is not None
-        gallery.items = _gallery_items(browser)
-
-    refresh()
-    browser.param.watch(refresh, ["run", "measure", "reverse", "cell", "page"])
-    browser.param.watch(lambda event: setattr(gallery, "selected", event.new), "digit")
-    def select(event) -> None:
-        # one patch for the whole inspector: the browser lays the page out once, not once per pane
-        with pn.io.hold():
-            browser.digit = event.new
-
-    gallery.param.watch(select, "selected")
-    controls = pn.Row(
-        previous, following, pn.widgets.Checkbox.from_param(browser.param.reverse, margin=(18, 10)), clear
-    )
-    return pn.Column(status, controls, gallery, sizing_mode="stretch_width")
+# --- pages without runs -------------------------------------------------------------------------
 
 
-def _inspector(browser: RunBrowser) -> pn.viewable.Viewable:
-    def title(run: str, digit: int, measure: str) -> str:
-        data = browser.data
-        verdict = "correct" if data.correct[digit] else "misclassified"
-        return (
-            f"### Test digit {digit}\nTrue **{data.true[digit]}**, predicted **{data.predicted[digit]}** "
-            f"(mode of {data.n_draws} draws, {verdict}).\n\n{measure} = {data.measures[measure][digit]:.3g}\n\n"
-            "Below, the true class is orange."
-        )
-
-    def image(run: str, digit: int) -> str:
-        return f'<img class="digit" src="{digit_uri(browser.data.images[digit])}" alt="test digit {digit}">'
-
-    votes, spread = VoteChart(), SpreadChart()
-
-    def show(*events) -> None:
-        data, digit = browser.data, browser.digit
-        true = int(data.true[digit])
-        votes.show(data.labels[:, digit], true)
-        spread.show(rundata.inspector_probabilities(data, digit), true)
-
-    show()
-    browser.param.watch(show, ["run", "digit"])
-    p = browser.param
-    return pn.Column(
-        pn.Row(
-            pn.pane.HTML(pn.bind(image, p.run, p.digit), width=236, height=236, stylesheets=[_DIGIT_CSS]),
-            pn.Column(
-                pn.widgets.IntInput.from_param(p.digit, width=150),
-                pn.pane.Markdown(pn.bind(title, p.run, p.digit, p.measure), css_classes=["inspector-title"]),
-            ),
-        ),
-        pn.pane.Bokeh(votes.figure, sizing_mode="stretch_width", css_classes=["votes"]),
-        pn.pane.Bokeh(spread.figure, sizing_mode="stretch_width", css_classes=["spread"]),
-        sizing_mode="stretch_width",
-    )
-
-
-def digits_view(browser: RunBrowser) -> pn.viewable.Viewable:
-    """The gallery of (misclassified or filtered) digits beside the inspector of the selected digit."""
-    return pn.Row(
-        pn.Column(_gallery(browser), sizing_mode="stretch_width"),
-        pn.Column(_inspector(browser), width=430, css_classes=["inspector"]),
-        sizing_mode="stretch_width",
-    )
-
-
-# --- Frame --------------------------------------------------------------------------------------
-
-
-def sidebar(browser: RunBrowser) -> list[pn.viewable.Viewable]:
-    """Run, comparison run and measure selectors, and the browser's notices."""
-    notice = pn.pane.Alert(
-        pn.bind(literal, browser.param.notice),
-        alert_type="warning",
-        visible=pn.bind(bool, browser.param.notice),
-        css_classes=["notice"],
-        sizing_mode="stretch_width",
-    )
-    return [
-        pn.widgets.Select.from_param(browser.param.run, sizing_mode="stretch_width"),
-        pn.widgets.Select.from_param(browser.param.compare, sizing_mode="stretch_width"),
-        pn.widgets.Select.from_param(browser.param.measure, sizing_mode="stretch_width"),
-        notice,
-        pn.pane.Markdown(
-            "Click a confusion-matrix cell (Accuracy) or a thumbnail (Digits) to inspect digits. "
-            "The address bar keeps the run, tab and digit: copy it to share this view."
-        ),
-    ]
-
-
-VIEWS = {
-    "runs": runs_view,
-    "elbo": elbo_view,
-    "hyperpriors": hyperprior_view,
-    "weights": weights_view,
-    "accuracy": accuracy_view,
-    "uncertainty": uncertainty_view,
-    "digits": digits_view,
-}
-
-
-def tabs(browser: RunBrowser) -> pn.Tabs:
-    """One tab per view, kept in step with ``browser.tab``. A view is built when its tab is first opened,
-    and only the open tab is rendered, so a session starts with the work of one view."""
-    keys = list(TABS)
-
-    def lazy(view) -> pn.param.ParamFunction:
-        def build() -> pn.viewable.Viewable:
-            return view(browser)
-
-        return pn.param.ParamFunction(build, lazy=True, sizing_mode="stretch_width")
-
-    contents = [lazy(VIEWS[k]) for k in keys]
-    widget = pn.Tabs(
-        *zip((TABS[k] for k in keys), contents),
-        active=keys.index(browser.tab),
-        dynamic=True,
-        sizing_mode="stretch_width",
-    )
-    widget.param.watch(lambda event: setattr(browser, "tab", keys[event.new]), "active")
-    browser.param.watch(lambda event: setattr(widget, "active", keys.index(event.new)), "tab")
-    return widget
-
-
-def empty_view(browser: RunBrowser) -> pn.viewable.Viewable:
-    """What to show when the folder holds no usable run: how to make one, and the unusable files."""
-    where = "does not exist" if not browser.folder.is_dir() else "holds no usable run"
+def empty_view(folder: Path, summaries: Sequence[RunSummary]) -> pn.viewable.Viewable:
+    """What to show when ``folder`` holds no usable run: how to make one, and the unusable files."""
+    where = "does not exist" if not folder.is_dir() else "holds no usable run"
     errors = [
-        pn.pane.Alert(f"Unusable file: {literal(s.error)}", alert_type="danger", css_classes=["run-error"])
-        for s in browser.errors
+        pn.pane.Alert(f"Unusable file: {literal(s.error)}", alert_type="danger", css_classes=[CSS.RUN_ERROR])
+        for s in summaries
+        if s.error
     ]
     return pn.Column(
         pn.pane.Markdown(
-            f"## No runs yet\nThe folder {literal(browser.folder)} {where}. Train a run (a few minutes on a CPU) "
+            f"## No runs yet\nThe folder {literal(folder)} {where}. Train a run (a few minutes on a CPU) "
             f"with\n\n```bash\n{TRAIN_COMMAND}\n```\n\nthen reload this page. To browse another folder, start the "
             f"app with\n\n```bash\n{SERVE_COMMAND}\n```\n\nor set `BNN_RUNS_DIR`."
         ),
@@ -587,5 +401,5 @@ def refused_view(host: str, allowed_hosts: tuple[str, ...]) -> pn.viewable.Viewa
         f"## Not served under this name\nThis dashboard answers only to {literal(', '.join(allowed_hosts))}; "
         f"this page was asked for as {literal(host)}. To serve it under another name (behind a proxy), "
         "start it with `--args --allow-host NAME` as well; see SECURITY.md.",
-        css_classes=["refused"],
+        css_classes=[CSS.REFUSED],
     )

@@ -9,43 +9,12 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from dashboard import plots
+from dashboard import plots, stats
 
 
 def elbo(n: int = 1000) -> xr.DataArray:
     values = -(1e4 * np.exp(-np.arange(n) / 100) + 100.0)
     return xr.DataArray(values.astype(np.float32), coords={"iteration": np.arange(1, n + 1)}, dims="iteration")
-
-
-def test_smooth_is_a_trailing_mean_over_full_windows():
-    out = plots.smooth(np.arange(10.0), 4)
-    assert len(out) == 7
-    np.testing.assert_allclose(out, np.arange(1.5, 8.5))
-    assert len(plots.smooth(np.arange(3.0), 50)) == 1  # window cut to the data
-
-
-def test_smooth_leaves_nonfinite_values_out_instead_of_spreading_them():
-    values = np.arange(10.0)
-    values[3], values[7] = np.nan, np.inf
-    out = plots.smooth(values, 2)
-    np.testing.assert_allclose(out, [0.5, 1.5, 2.0, 4.0, 4.5, 5.5, 6.0, 8.0, 8.5])
-    gap = plots.smooth(np.array([1.0, np.nan, np.nan, 4.0]), 2)
-    assert np.isnan(gap[1]) and gap[0] == 1.0 and gap[2] == 4.0  # a window with nothing finite is a gap
-    assert np.isnan(plots.smooth(np.array([1.0, -np.inf]), 1)[1])
-
-
-def test_nonfinite_elbo_values_are_found_and_grouped():
-    history = elbo(100)
-    history[[9, 10, 11, 49]] = [np.nan, np.inf, -np.inf, np.nan]
-    iterations = plots.nonfinite_iterations(history)
-    np.testing.assert_array_equal(iterations, [10, 11, 12, 50])
-    assert plots.nonfinite_runs(iterations) == [(10, 12), (50, 50)]
-    assert plots.nonfinite_runs(iterations[:0]) == []
-    marks = plots.nonfinite_marks([(10, 12), (50, 50)])
-    np.testing.assert_array_equal(marks.dimension_values(0), [10, 50])
-    curve = plots.elbo_curve(history, window=5)
-    finite = curve.dimension_values("elbo")
-    assert np.isfinite(finite).all() and len(finite) == 96  # one NaN no longer blanks every later point
 
 
 @pytest.mark.parametrize("window, start", [(1, 1), (50, 1), (10, 901), (200, 500)])
@@ -73,29 +42,43 @@ def test_elbo_curve_log_scale_plots_minus_elbo():
     assert "log" in curve.vdims[0].label
 
 
-def test_hdi_holds_the_mass_in_the_narrowest_interval():
-    x = np.random.default_rng(0).normal(size=20_000)
-    lo, hi = plots.hdi(x, 0.94)
-    assert np.mean((x >= lo) & (x <= hi)) == pytest.approx(0.94, abs=0.002)
-    assert lo == pytest.approx(-1.88, abs=0.06) and hi == pytest.approx(1.88, abs=0.06)
-    skewed = np.random.default_rng(1).exponential(size=20_000)
-    assert plots.hdi(skewed)[0] < 0.01  # the narrowest interval of a decreasing density starts at 0
+def test_elbo_plot_overlays_runs_and_marks_nonfinite_values():
+    damaged = elbo(100)
+    damaged[[9, 10, 11, 49]] = [np.nan, np.inf, -np.inf, np.nan]
+    overlay = plots.elbo_plot({"a": elbo(100), "b": damaged}, window=5, start=1, log_scale=False)
+    curve_a, curve_b, marks = overlay.values()
+    assert [curve_a.label, curve_b.label] == ["a", "b"]
+    assert curve_b.opts.get().kwargs["color"] == plots.ORANGE
+    np.testing.assert_array_equal(marks.dimension_values(0), [10, 50])
+    finite = curve_b.dimension_values("elbo")
+    assert np.isfinite(finite).all() and len(finite) == 96  # one NaN no longer blanks every later point
+    assert "trailing mean of 5 iterations" in overlay.opts.get().kwargs["title"]
 
 
 def test_hyperprior_histogram_marks_mean_and_hdi():
     draws = np.random.default_rng(0).lognormal(-1, 0.1, 500)
-    overlay = plots.hyperprior_histogram(draws, "dense_1.W_sd")
+    overlay = plots.hyperprior_histogram({"run": draws}, "dense_1.W_sd")
     span, hist, line = overlay.values()
     assert isinstance(hist, hv.Histogram) and hist.kdims[0].name == "dense_1.W_sd"
     assert line.data == pytest.approx(draws.mean())
-    assert (span.data[0], span.data[1]) == pytest.approx(plots.hdi(draws))
+    assert (span.data[0], span.data[1]) == pytest.approx(stats.hdi(draws))
     widths = np.diff(hist.edges)
     assert (hist.dimension_values(1) * widths).sum() == pytest.approx(1.0)  # a density
 
 
+def test_hyperprior_histograms_of_two_runs_share_bins_and_colours():
+    rng = np.random.default_rng(0)
+    overlay = plots.hyperprior_histogram({"a": rng.lognormal(-1, 0.1, 500), "b": rng.lognormal(-2, 0.1, 300)}, "x_sd")
+    hists = [e for e in overlay.values() if isinstance(e, hv.Histogram)]
+    assert [h.label for h in hists] == ["a", "b"]
+    np.testing.assert_array_equal(hists[0].edges, hists[1].edges)
+    assert [h.opts.get().kwargs["color"] for h in hists] == list(plots.RUN_COLORS)
+    assert "(a)" in overlay.opts.get().kwargs["title"] and "(b)" in overlay.opts.get().kwargs["title"]
+
+
 def test_hyperprior_forest_one_row_per_hyperprior_in_order():
     posterior = {"dense_1.W_sd": np.full(10, 1.0), "dense_1.b_sd": np.full(10, 2.0), "dense_2.W_sd": np.full(10, 3.0)}
-    overlay = plots.hyperprior_forest(posterior)
+    overlay = plots.hyperprior_forest({"run": posterior})
     segments, dots = overlay.values()
     ticks = overlay.opts.get().kwargs["yticks"]
     assert [name for _, name in sorted(ticks, reverse=True)] == list(posterior)  # top to bottom
@@ -103,51 +86,70 @@ def test_hyperprior_forest_one_row_per_hyperprior_in_order():
     assert len(segments) == 3
 
 
-def test_weight_sample_subsamples_large_tensors_keeping_pairs():
-    mean = np.arange(200_000, dtype=np.float32).reshape(400, 500)
-    sd = mean + 0.5
-    m, s = plots.weight_sample(mean, sd, max_n=1000)
-    assert m.shape == s.shape == (1000,)
-    np.testing.assert_array_equal(s, m + 0.5)
-    assert len(np.unique(m)) == 1000
-    small = plots.weight_sample(np.ones(10), np.ones(10), max_n=1000)
-    assert small[0].shape == (10,)
+def test_hyperprior_forest_of_two_runs_offsets_their_bars_in_one_row():
+    a = {"dense_1.W_sd": np.full(10, 1.0), "dense_2.W_sd": np.full(10, 3.0)}
+    b = {"dense_1.W_sd": np.full(10, 2.0)}
+    seg_a, dots_a, seg_b, dots_b = plots.hyperprior_forest({"a": a, "b": b}).values()
+    assert seg_a.label == "a" and seg_b.label == "b"
+    row_a, row_b = dots_a.dimension_values(1)[0], dots_b.dimension_values(1)[0]
+    assert row_a - row_b == pytest.approx(0.3) and round(row_a) == round(row_b)  # same row, a above b
 
 
-def test_weight_histograms_have_mean_sd_and_log_snr():
+def test_weight_histograms_count_one_run_on_integer_ticks():
     rng = np.random.default_rng(0)
-    mean, sd = rng.normal(size=5000), rng.uniform(0.01, 1, 5000)
-    layout = plots.weight_histograms(mean, sd, "dense_1.W")
-    names = [h.kdims[0].name for h in layout]
-    assert names == ["mean", "sd", "log10_snr"]
-    assert all(h.dimension_values(1).sum() == 5000 for h in layout)
-    snr = layout[2]
-    assert snr.edges[0] == pytest.approx(np.log10(np.abs(mean) / sd).min())
+    summary = stats.weight_summary(rng.normal(size=32), rng.uniform(0.01, 1, 32))
+    layout = plots.weight_histograms({"run": summary}, "conv_1.b")
+    hists = [overlay.values()[0] for overlay in layout]
+    assert [h.kdims[0].name for h in hists] == ["mean", "sd", "log10_snr"]
+    assert all(h.dimension_values(1).sum() == 32 and len(h) == 6 for h in hists)  # 6 bins for 32 values
+    ticker = layout.values()[0].opts.get().kwargs["yticks"]
+    assert ticker.min_interval == 1
 
 
-def test_confusion_counts_and_heatmap_cells():
-    true = np.array([0, 0, 1, 2, 2, 2])
-    pred = np.array([0, 1, 1, 2, 2, 0])
-    counts = plots.confusion_counts(true, pred)
-    assert counts.sum() == 6 and counts[0, 1] == 1 and counts[2, 2] == 2 and counts[2, 0] == 1
-    heat, labels = plots.confusion_heatmap(counts).values()
-    assert 0 not in labels.dimension_values("count")  # empty cells stay blank
-    cells = {(p, t): c for p, t, c in zip(*(heat.dimension_values(i) for i in range(3)))}
-    assert len(cells) == 100 and cells[("1", "0")] == 1 and cells[("0", "2")] == 1
+def test_weight_histograms_of_two_runs_are_densities():
+    rng = np.random.default_rng(0)
+    small = stats.weight_summary(rng.normal(size=100), rng.uniform(0.01, 1, 100))
+    large = stats.weight_summary(rng.normal(size=10_000), rng.uniform(0.01, 1, 10_000))
+    layout = plots.weight_histograms({"a": small, "b": large}, "dense_1.W")
+    for overlay in layout:
+        for hist in overlay.values():
+            assert hist.vdims[0].name == "density"
+            assert (hist.dimension_values(1) * np.diff(hist.edges)).sum() == pytest.approx(1.0)
+
+
+def test_weight_scatter_draws_each_runs_sample():
+    rng = np.random.default_rng(0)
+    summaries = {r: stats.weight_summary(rng.normal(size=9000), rng.uniform(0.01, 1, 9000)) for r in ("a", "b")}
+    a, b = plots.weight_scatter(summaries, "dense_1.W").values()
+    assert len(a) == len(b) == 4000 and (a.label, b.label) == ("a", "b")
+
+
+def test_confusion_heatmap_colours_errors_by_their_share_and_sets_the_diagonal_apart():
+    counts = stats.confusion_counts(np.array([0] * 963 + [0] * 7 + [1] * 10), np.array([0] * 963 + [1] * 7 + [1] * 10))
+    overlay = plots.confusion_heatmap(counts, "Confusion matrix of x")
+    heat, labels = overlay.values()
+    cells = {(p, t): (s, c) for p, t, s, c in zip(*(heat.dimension_values(i) for i in range(4)))}
+    assert len(cells) == 100
+    assert np.isnan(cells[("0", "0")][0]) and cells[("0", "0")][1] == 963  # the diagonal: no colour scale
+    assert cells[("1", "0")] == (pytest.approx(100 * 7 / 970), 7)  # an error: its share of its true class
+    options = heat.opts.get().kwargs
+    assert options["colorbar"] is True and options["clipping_colors"]["NaN"] == plots.DIAGONAL_COLOR
+    assert options["clim"] == (0.0, pytest.approx(100 * 7 / 970))
+    assert 0 not in labels.dimension_values("count") and 963 in labels.dimension_values("count")
     assert [d.name for d in heat.kdims] == ["predicted", "true"]
 
 
-def test_per_class_accuracy_and_bars():
-    true = np.array([0, 0, 1, 1])
-    pred = np.array([0, 1, 1, 1])
-    acc = plots.per_class_accuracy(true, pred)
-    assert acc[0] == 0.5 and acc[1] == 1.0 and np.isnan(acc[5])
+def test_per_class_bars_keep_the_legend_off_the_bars():
+    acc = stats.per_class_accuracy(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]))
     bars = plots.per_class_bars({"a": acc, "b": acc})
-    assert len(bars) == 20
-    assert bars.dimension_values("accuracy")[0] == 50.0
+    assert len(bars) == 20 and bars.dimension_values("accuracy")[0] == 50.0
+    options = bars.opts.get().kwargs
+    assert options["show_legend"] is True and options["legend_position"] == "right"  # outside the frame
+    assert options["cmap"] == {"a": plots.BLUE, "b": plots.ORANGE}
+    assert plots.per_class_bars({"z": acc, "a": acc}).get_dimension("run").values == ["z", "a"]  # chosen run first
 
 
-def test_measure_histograms_are_densities_per_group():
+def test_measure_histograms_are_densities_per_group_on_the_given_range():
     rng = np.random.default_rng(0)
     values = rng.uniform(size=400)
     correct = values < 0.7
@@ -156,12 +158,16 @@ def test_measure_histograms_are_densities_per_group():
         assert (hist.dimension_values(1) * np.diff(hist.edges)).sum() == pytest.approx(1.0)
     assert wrong_hist.dimension_values(1)[: int(0.6 * 40)].sum() == 0  # no error below 0.7
     assert f"({int(correct.sum())})" in correct_hist.label
+    wide, _ = plots.measure_histograms(values, correct, "label", limits=(-1.0, 2.0)).values()
+    assert (wide.edges[0], wide.edges[-1]) == (-1.0, 2.0)
 
 
-def test_referral_plot_in_percent():
-    curve = plots.referral_plot(np.array([0.0, 0.5]), np.array([0.9, 1.0]))
-    np.testing.assert_allclose(curve.dimension_values(0), [0, 50])
-    np.testing.assert_allclose(curve.dimension_values(1), [90, 100])
+def test_referral_plot_in_percent_one_curve_per_run():
+    a, b = plots.referral_plot({"a": (np.array([0.0, 0.5]), np.array([0.9, 1.0])),
+                                "b": (np.array([0.0, 0.5]), np.array([0.8, 0.9]))}).values()
+    np.testing.assert_allclose(a.dimension_values(0), [0, 50])
+    np.testing.assert_allclose(a.dimension_values(1), [90, 100])
+    assert b.label == "b" and b.opts.get().kwargs["color"] == plots.ORANGE
 
 
 def test_plots_module_does_not_import_panel():

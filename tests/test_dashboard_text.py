@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from core import store
 from core.synthetic import synthetic_run
-from dashboard import views
-from dashboard.state import TABS, RunBrowser
+from dashboard import frame, views
+from dashboard.state import TABS, URL_PARAMETERS, RunBrowser
 from dashboard.text import literal
 
 PAYLOADS = [
@@ -79,10 +79,13 @@ def hostile_folder(tmp_path_factory) -> Path:
 def test_no_view_renders_a_value_as_markup(hostile_folder, tab):
     browser = RunBrowser(hostile_folder)
     browser.param.update(run=HOSTILE_NAME, compare="mlp-hier")
-    browser.apply_query({key: PAYLOADS[0] for key in ("run", "compare", "tab", "digit", "measure")})
-    view = views.VIEWS[tab](browser)
+    browser.apply_query({key: PAYLOADS[0] for key in URL_PARAMETERS})
+    parts, lazy = frame.tab_contents(browser)[tab]
+    for view in lazy:
+        view.active = True
+    view = pn.Column(*parts)
     view.get_root(Document())
-    panes = [*view.select(pn.pane.Markdown), *views.sidebar(browser)[3].select(pn.pane.Markdown)]
+    panes = [*view.select(pn.pane.Markdown), *frame.sidebar(browser)[3].select(pn.pane.Markdown)]
     assert panes
     for pane in panes:
         assert_plain(pane)
@@ -95,7 +98,7 @@ def test_no_view_renders_a_value_as_markup(hostile_folder, tab):
 
 def test_empty_folder_names_the_folder_and_the_safe_command(tmp_path):
     folder = tmp_path / "<img src=x onerror=alert(1)>"
-    view = views.empty_view(RunBrowser(folder))
+    view = views.empty_view(folder, RunBrowser(folder).summaries)
     text = " ".join(shown_text(p) for p in view.select(pn.pane.Markdown))
     assert str(folder) in text and views.TRAIN_COMMAND in text and "--address 127.0.0.1" in text
     for pane in view.select(pn.pane.Markdown):
