@@ -14,6 +14,13 @@ prediction costs does not depend on the values):
 ``setup_s`` is the time to get ready (build the model, start the approximation; not counted),
 ``first_s`` the first prediction (what a user waits for: it includes any compilation), and
 ``repeat_s`` a second one with everything compiled.
+
+``floor_s`` is the matrix-product floor, measured in the same worker after the predictions: the
+multiply-adds of the draws' matrix products (:func:`multiply_adds`: the MLP's first layer once per
+digit, by local reparameterization; every other layer for every digit under every draw) at the
+float32 rate NumPy's BLAS reaches here on large products with all its threads (``floor_gflops``).
+No exact float32 predictive does much less work; ``x floor`` in the table is the first call's time
+over it, whatever the load (the rate is measured under the same load).
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -31,7 +40,43 @@ from benchmarks import implementations, workloads
 from benchmarks.isolation import emit, run_worker
 from benchmarks.settings import Settings
 
-__all__ = ["measure", "run", "table"]
+__all__ = ["matmul_gflops", "measure", "multiply_adds", "run", "table"]
+
+
+def multiply_adds(model: str, n_digits: int, n_draws: int) -> int:
+    """Multiply-adds of the matrix products ``n_draws`` networks of ``model`` need for ``n_digits``
+    digits, each layer drawn the cheaper exact way (:func:`core.predict._local_layers`): a layer drawn
+    once per draw multiplies every digit under every draw; one drawn locally needs its mean and its
+    variance, once per digit if it is the first layer (its input is the same under every draw; the
+    MLP's), else under every draw too. Convolutions count as patches @ W."""
+    from core.predict import _layer_costs, _local_layers
+
+    spec = workloads.layers(model)
+    costs, _ = _layer_costs(spec)
+    local = _local_layers(spec, n_digits, n_draws)
+    total = 0
+    for i, (name, (_, _, macs)) in enumerate(costs.items()):
+        if name in local:
+            total += 2 * macs * n_digits * (1 if i == 0 else n_draws)
+        else:
+            total += macs * n_digits * n_draws
+    return total
+
+
+def matmul_gflops(seconds: float = 2.0) -> float:
+    """Float32 GFLOP/s of NumPy's matrix product on large operands (4096 x 1024 @ 1024 x 1024), with
+    every BLAS thread: the best of repeated products over about ``seconds``."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((4096, 1024), dtype=np.float32)
+    b = rng.standard_normal((1024, 1024), dtype=np.float32)
+    out = np.empty((4096, 1024), np.float32)
+    np.matmul(a, b, out=out)  # warm-up: threads started, pages touched
+    best, end = float("inf"), time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t0 = time.perf_counter()
+        np.matmul(a, b, out=out)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * a.shape[0] * a.shape[1] * b.shape[1] / best / 1e9
 
 
 def measure(impl_name: str, model: str, n_digits: int, n_draws: int, data_dir: Path | None) -> None:
@@ -47,6 +92,8 @@ def measure(impl_name: str, model: str, n_digits: int, n_draws: int, data_dir: P
         # plain PyMC's predictor says how long each of its two calls took
         parts = out if isinstance(out, dict) else {"output_shape": list(out.shape)}
         emit(stage=stage, **{f"{stage}_s": elapsed}, **{f"{stage}_{k}": v for k, v in parts.items()})
+    gflops = matmul_gflops()
+    emit(stage="floor", floor_gflops=gflops, floor_s=2 * multiply_adds(model, n_digits, n_draws) / gflops / 1e9)
 
 
 def run(settings: Settings) -> dict:
@@ -84,8 +131,8 @@ def table(result: dict) -> str:
     lines = [(f"{result['draws']} draws over {result['digits']:,} test digits; seconds (first call, with any "
               "compile; then a repeat)."),
              "",
-             "| model | implementation | first s | repeat s | ours vs it (first) | setup s | peak RSS MiB | note |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| model | implementation | first s | repeat s | x floor | ours vs it (first) | setup s | peak RSS MiB | note |",
+             "|---|---|---|---|---|---|---|---|---|"]
     rows = result["measurements"]
     for row in rows:
         ours = next((r for r in rows if r["implementation"] == "ours" and r["model"] == row["model"]
@@ -105,8 +152,16 @@ def table(result: dict) -> str:
         repeat = f"{row['repeat_s']:.1f}" if row.get("repeat_s") is not None else "—"
         setup = f"{row['setup_s']:.1f}" if row.get("setup_s") is not None else "—"
         rss = f"{row['peak_rss_mb']:.0f}" if row.get("peak_rss_mb") is not None else "—"
+        floor = (f"{row['first_s'] / row['floor_s']:.1f}x" if row.get("first_s") is not None and row.get("floor_s")
+                 else "—")
         lines.append(f"| {row['model']} | {implementations.get(row['implementation']).label} | {_seconds(row)} | {repeat} "
-                     f"| {ratio} | {setup} | {rss} | {note} |")
+                     f"| {floor} | {ratio} | {setup} | {rss} | {note} |")
+    floors = [r for r in rows if r.get("floor_s")]
+    if floors:
+        lines += ["", "Matrix-product floor (the network's float32 multiply-adds at NumPy's large-product rate, "
+                      "measured in each worker): "
+                  + "; ".join(f"{r['model']} {r['floor_s']:.1f} s at {r['floor_gflops']:.0f} GFLOP/s"
+                              for r in floors if r["implementation"] == "ours") + "."]
     return "\n".join(lines)
 
 

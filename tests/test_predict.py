@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from core import predict
-from core.architecture import cnn_spec, mlp_spec, param_specs
+from core.architecture import LayerSpec, cnn_spec, mlp_spec, param_specs
 from core.layers import conv2d, dense, max_pool
 from core.synthetic import synthetic_run
 
@@ -91,20 +91,120 @@ def test_hyperprior_draws_are_lognormal():
     assert np.log(draws["a"]).std() == pytest.approx(0.1, rel=0.05)
 
 
-@pytest.mark.parametrize("local", [set(), {"conv_1", "conv_2"}], ids=["global", "local"])
-def test_xla_convolution_gives_the_numpy_probabilities(local, monkeypatch):
-    """Large convolutions run in XLA (one network per draw, or the means and variances of local
-    layers); the probabilities are those of NumPy's patches @ W from the same draws."""
-    spec = cnn_spec((3, 4), 5, (6,))
+@pytest.mark.parametrize("spec", [mlp_spec((12, 9)), cnn_spec((3, 4), 5, (6,))], ids=["mlp", "cnn"])
+@pytest.mark.parametrize("local", [None, set(), "all"], ids=["cheaper", "global", "local"])
+@pytest.mark.parametrize("budget", [predict._STEP_BUDGET, 2**14], ids=["default-steps", "small-steps"])
+@pytest.mark.parametrize("by_digits", [True, False], ids=["by-digits", "by-draws"])
+def test_every_way_of_cutting_the_work_gives_the_mean_network(spec, local, budget, by_digits, monkeypatch):
+    """With sd 0 every draw is the mean network, whatever the layers' kind (global, local) and however
+    the digits and draws are cut into steps, tasks and threads (chunks, groups, blocks; by digits or
+    by draws): a slice put in the wrong place would show."""
     rng = np.random.default_rng(6)
+    means, sds = params(spec, rng, sd=0.0)
+    images = rng.integers(0, 256, (45, 28, 28)).astype(np.uint8)
+    if local is not None:
+        names = {layer.name for layer in spec if layer.kind != "max_pool"}
+        monkeypatch.setattr(predict, "_local_layers", lambda s, n, d: names if local == "all" else local)
+    monkeypatch.setattr(predict, "_STEP_BUDGET", budget)
+    monkeypatch.setattr(predict, "_TASK_MACS", 10**4)  # many tasks, on every core
+    monkeypatch.setattr(predict, "_BY_DIGITS", by_digits)
+    expected = forward(spec, images, means)
+    for n_draws in (1, 7):
+        probs = predict.sample_probabilities(spec, means, sds, images, n_draws=n_draws)
+        for d in range(n_draws):
+            np.testing.assert_allclose(probs[d], expected, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("spec", [mlp_spec((8,)), cnn_spec((2, 2), 5, (4,))], ids=["mlp", "cnn"])
+def test_cut_by_digits_or_by_draws_gives_the_same_predictive(spec, monkeypatch):
+    """Drawn weights and noise go to the right digits and draws however the work is cut: the
+    predictive of each digit is the same whether tasks are chunks of digits or blocks of draws."""
+    rng = np.random.default_rng(11)
+    means, sds = params(spec, rng, sd=0.3)
+    images = rng.integers(0, 256, (6, 28, 28)).astype(np.uint8)
+    monkeypatch.setattr(predict, "_local_layers", lambda s, n, d: set())  # every layer global
+    monkeypatch.setattr(predict, "_TASK_MACS", 10**4)
+    monkeypatch.setattr(predict, "_STEP_BUDGET", 2**13)
+    monkeypatch.setattr(predict, "_WEIGHT_BLOCK", 10**4)
+    cut = {}
+    for by_digits in (True, False):
+        monkeypatch.setattr(predict, "_BY_DIGITS", by_digits)
+        cut[by_digits] = predict.sample_probabilities(spec, means, sds, images, n_draws=3000, seed=12 + by_digits)
+    a, b = cut[True], cut[False]
+    np.testing.assert_allclose(a.mean(0), b.mean(0), atol=0.02)
+    np.testing.assert_allclose(a.std(0), b.std(0), atol=0.02)
+    # no two draws alike: every block of weights and every task has a stream of its own
+    assert len(np.unique(a[:, 0, 0])) == len(a) and len(np.unique(b[:, 0, 0])) == len(b)
+
+
+def test_same_seed_same_probabilities_on_any_number_of_threads():
+    from threadpoolctl import threadpool_limits
+
+    spec = cnn_spec((3, 4), 5, (6,))
+    rng = np.random.default_rng(13)
     means, sds = params(spec, rng)
-    images = rng.integers(0, 256, (30, 28, 28)).astype(np.uint8)
-    monkeypatch.setattr(predict, "_local_layers", lambda spec, n, d: local)
+    images = rng.integers(0, 256, (300, 28, 28)).astype(np.uint8)
+    probs = predict.sample_probabilities(spec, means, sds, images, n_draws=20, seed=3)
+    np.testing.assert_array_equal(predict.sample_probabilities(spec, means, sds, images, n_draws=20, seed=3), probs)
+    with threadpool_limits(1):  # one thread, as in the dashboard's server
+        np.testing.assert_array_equal(predict.sample_probabilities(spec, means, sds, images, n_draws=20, seed=3), probs)
+    assert not np.array_equal(predict.sample_probabilities(spec, means, sds, images, n_draws=20, seed=4), probs)
+
+
+_UNPOOLED_CNN = [  # a convolution with no pool after it, then one with
+    LayerSpec("conv_1", "conv2d", 3, 5),
+    LayerSpec("conv_2", "conv2d", 4, 5),
+    LayerSpec("pool_1", "max_pool", kernel=2, nonlinearity=""),
+    LayerSpec("dense_1", "dense", 10, nonlinearity="softmax"),
+]
+
+
+@pytest.mark.parametrize("spec", [cnn_spec((3, 4), 5, (6,)), _UNPOOLED_CNN], ids=["cnn", "unpooled-conv"])
+def test_xla_forward_gives_the_numpy_probabilities(spec, monkeypatch):
+    """Large calls for a convolutional network run its forward pass in XLA, from the same drawn
+    weights: the probabilities are NumPy's, to float32 rounding, and the same run to run."""
+    rng = np.random.default_rng(14)
+    means, sds = params(spec, rng)
+    images = rng.integers(0, 256, (260, 28, 28)).astype(np.uint8)  # two chunks of XLA calls, one padded
+    monkeypatch.setattr(predict, "_XLA_DIGITS", 200)
+    monkeypatch.setattr(predict, "_workers", lambda tasks: 2)
     monkeypatch.setattr(predict, "_XLA_MIN_MACS", 10**30)
-    numpy_probs = predict.sample_probabilities(spec, means, sds, images, n_draws=4, seed=7)
+    numpy_probs = predict.sample_probabilities(spec, means, sds, images, n_draws=5, seed=15)
     monkeypatch.setattr(predict, "_XLA_MIN_MACS", 0)
-    xla_probs = predict.sample_probabilities(spec, means, sds, images, n_draws=4, seed=7)
+    xla_probs = predict.sample_probabilities(spec, means, sds, images, n_draws=5, seed=15)
     np.testing.assert_allclose(xla_probs, numpy_probs, rtol=1e-4, atol=1e-6)
+    np.testing.assert_array_equal(predict.sample_probabilities(spec, means, sds, images, n_draws=5, seed=15), xla_probs)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 101, 2 * predict._NORMAL_PAIRS + 3])
+def test_box_muller_normals_of_any_size(n):
+    z = predict._standard_normal(np.random.PCG64(5), (n,))
+    assert z.shape == (n,) and z.dtype == np.float32 and np.isfinite(z).all()
+    into = np.full((n,), np.nan, np.float32)
+    predict._standard_normal(np.random.PCG64(5), (n,), out=into)
+    np.testing.assert_array_equal(into, z)
+
+
+def test_box_muller_normals_are_standard_normal():
+    from scipy import stats
+
+    z = predict._standard_normal(np.random.PCG64(7), (2_000_000,)).astype(np.float64)
+    assert abs(z.mean()) < 0.005 and abs(z.std() - 1) < 0.005
+    assert abs(stats.skew(z)) < 0.01 and abs(stats.kurtosis(z)) < 0.02
+    assert stats.kstest(z, "norm").pvalue > 1e-3
+    # a pair's two numbers (cos and sin of one angle, in the two halves of a block) are independent
+    half = predict._NORMAL_PAIRS
+    cos, sin = z[:half], z[half : 2 * half]
+    assert abs(np.corrcoef(cos, sin)[0, 1]) < 0.02 and abs(np.corrcoef(cos**2, sin**2)[0, 1]) < 0.02
+    assert np.mean(np.abs(z) > 3) == pytest.approx(2 * stats.norm.sf(3), rel=0.1)
+
+
+def test_importing_predict_imports_no_jax():
+    import subprocess
+    import sys
+
+    code = "import sys, core.predict; assert 'jax' not in sys.modules and 'threadpoolctl' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_pixels_as_uint8_other_integers_or_scaled_floats_give_the_same_probabilities():
@@ -121,6 +221,7 @@ def test_pixels_as_uint8_other_integers_or_scaled_floats_give_the_same_probabili
     one = np.ones((1, 28, 28), np.float32)  # floats may reach 1, just past the brightest pixel (255/256)
     assert predict.sample_probabilities(spec, means, sds, one, n_draws=2).shape == (2, 1, 10)
     assert predict.sample_probabilities(spec, means, sds, pixels[:0], n_draws=2).shape == (2, 0, 10)
+    assert predict.sample_probabilities(spec, means, sds, pixels, n_draws=0).shape == (0, 5, 10)
 
 
 def test_run_probabilities_of_new_digits():
