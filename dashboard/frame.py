@@ -15,7 +15,7 @@ import json
 import panel as pn
 from panel.viewable import Viewer
 
-from . import views
+from . import shift_views, views
 from .digits import Gallery, Inspector
 from .lazy import HIDDEN, SHOWN, CachedView, LazyView
 from .state import TABS, RunBrowser
@@ -59,6 +59,8 @@ def tab_contents(browser: RunBrowser) -> dict[str, tuple[list[pn.viewable.Viewab
         "accuracy": [CachedView(b, ("data", "compared"), functools.partial(views.accuracy_panel,
                                                                           select_cell=b.select_cell))],
         "uncertainty": [CachedView(b, ("data", "compared", "measure"), views.uncertainty_panel)],
+        "calibration": [CachedView(b, ("data", "compared"), shift_views.calibration_panel)],
+        "shift": [CachedView(b, ("data", "compared", "measure"), shift_views.shift_panel)],
     }
     contents = {key: (objects, [o for o in objects if isinstance(o, LazyView)]) for key, objects in parts.items()}
     gallery, inspector = Gallery(b), Inspector(b)

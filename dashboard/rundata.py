@@ -23,7 +23,7 @@ import numpy as np
 import panel as pn
 import xarray as xr
 
-from core import predict, store, uncertainty
+from core import calibration, predict, store, uncertainty
 from core.architecture import param_specs, spec_from_json
 
 from . import stats
@@ -54,6 +54,8 @@ class RunData:
     correct : (digit,) bool   measures : measure name -> (digit,)   auroc : measure name -> float
     hyperpriors : ``{layer}.{tensor}_sd`` -> (draw,)   tensors : the weight tensors' names
     ``{layer}.{tensor}`` in layer order, W before b (their values: :func:`weight_summary`)
+    reliability, calibration : the mean predictive's confidence bins and figures (core.calibration)
+    shift, shift_digits, shift_sample : the run file's shift-suite groups (core.shift.evaluate_suite)
     """
 
     name: str
@@ -72,6 +74,11 @@ class RunData:
     correct: np.ndarray = field(repr=False)
     measures: dict[str, np.ndarray] = field(repr=False)
     auroc: dict[str, float]
+    reliability: calibration.Reliability = field(repr=False)
+    calibration: dict[str, float] = field(repr=False)
+    shift: xr.Dataset = field(repr=False)
+    shift_digits: xr.Dataset = field(repr=False)
+    shift_sample: xr.Dataset = field(repr=False)
 
     @property
     def n_digits(self) -> int:
@@ -123,6 +130,11 @@ def _derive(path: Path, mtime_ns: int, run: xr.DataTree) -> RunData:
         correct=predicted == true,
         measures=measures,
         auroc={name: float(stored[name].attrs["auroc"]) for name in uncertainty.MEASURES},
+        reliability=calibration.reliability(predictions["probability"].values, true),
+        calibration=calibration.calibration_summary(predictions["probability"].values, true),
+        shift=run["shift"].to_dataset(),
+        shift_digits=run["shift_digits"].to_dataset(),
+        shift_sample=run["shift_sample"].to_dataset(),
     )
 
 

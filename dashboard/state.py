@@ -32,6 +32,8 @@ TABS = {
     "weights": "Weights",
     "accuracy": "Accuracy",
     "uncertainty": "Uncertainty",
+    "calibration": "Calibration",
+    "shift": "Shift",
     "digits": "Digits",
 }
 """Tab key (as in the URL) -> tab title, in display order."""

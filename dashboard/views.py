@@ -72,6 +72,10 @@ class CSS:
     VOTES = "votes"
     SPREAD = "spread"
     NOTICE = "notice"
+    CALIBRATION_SUMMARY = "calibration-summary"
+    CALIBRATION_TABLE = "calibration-table"
+    SHIFT_SUMMARY = "shift-summary"
+    FOREIGN_TABLE = "foreign-table"
     REFUSED = "refused"
 
 
