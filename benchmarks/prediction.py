@@ -45,15 +45,15 @@ __all__ = ["matmul_gflops", "measure", "multiply_adds", "run", "table"]
 
 def multiply_adds(model: str, n_digits: int, n_draws: int) -> int:
     """Multiply-adds of the matrix products ``n_draws`` networks of ``model`` need for ``n_digits``
-    digits, each layer drawn the cheaper exact way (:func:`core.predict._local_layers`): a layer drawn
+    digits, each layer drawn the cheaper exact way (:func:`core.predict.local_layers`): a layer drawn
     once per draw multiplies every digit under every draw; one drawn locally needs its mean and its
     variance, once per digit if it is the first layer (its input is the same under every draw; the
     MLP's), else under every draw too. Convolutions count as patches @ W."""
-    from core.predict import _layer_costs, _local_layers
+    from core.predict import layer_costs, local_layers
 
     spec = workloads.layers(model)
-    costs, _ = _layer_costs(spec)
-    local = _local_layers(spec, n_digits, n_draws)
+    costs, _ = layer_costs(spec)
+    local = local_layers(spec, n_digits, n_draws)
     total = 0
     for i, (name, (_, _, macs)) in enumerate(costs.items()):
         if name in local:

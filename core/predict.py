@@ -8,7 +8,7 @@ Two exact ways to draw a layer's pre-activations ``a = x W + b`` with ``W ~ N(mu
   drawn per digit. Each digit's predictive distribution is exactly the same as with global draws;
   only the correlation between digits within a draw is not kept, which no per-digit statistic uses.
 
-Each layer is drawn the cheaper way (:func:`_local_layers`): one normal per weight and draw
+Each layer is drawn the cheaper way (:func:`local_layers`): one normal per weight and draw
 (global), or one per output, digit and draw (local). For the whole test set that makes the MLP's
 first layer local (its input is the same under every draw, so its mean and variance are computed
 once, not 100 times) and the conv layers global; for the inspector's single digit every layer is
@@ -45,6 +45,8 @@ from .layers import max_pool
 
 __all__ = [
     "hyperprior_draws",
+    "layer_costs",
+    "local_layers",
     "network_params",
     "run_probabilities",
     "sample_probabilities",
@@ -76,7 +78,7 @@ def network_params(run: xr.DataTree) -> tuple[list[LayerSpec], dict[str, np.ndar
     return spec, {n: mean[n].values for n in names}, {n: sd[n].values for n in names}
 
 
-def _layer_costs(spec: list[LayerSpec]) -> tuple[dict[str, tuple[int, int, int]], int]:
+def layer_costs(spec: list[LayerSpec]) -> tuple[dict[str, tuple[int, int, int]], int]:
     """Per parameter layer (outputs, weights, multiply-adds) for one digit, and the largest
     intermediate array of one digit under one draw (conv patches, usually)."""
     h, w, c = 28, 28, 1
@@ -98,13 +100,13 @@ def _layer_costs(spec: list[LayerSpec]) -> tuple[dict[str, tuple[int, int, int]]
     return costs, largest
 
 
-def _local_layers(spec: list[LayerSpec], n_digits: int, n_draws: int) -> set[str]:
+def local_layers(spec: list[LayerSpec], n_digits: int, n_draws: int) -> set[str]:
     """The layers cheaper to draw locally (a normal per output) than globally (a normal per weight).
 
     The first layer's input is the same under every draw, so drawn locally its mean and variance
     are computed once; later layers cost a matrix product per draw either way (twice, locally).
     """
-    costs, _ = _layer_costs(spec)
+    costs, _ = layer_costs(spec)
     local = set()
     for i, (name, (outputs, weights, macs)) in enumerate(costs.items()):
         local_cost = n_draws * n_digits * outputs * _NORMAL_COST + 2 * macs * n_digits * (1 if i == 0 else n_draws)
@@ -330,7 +332,7 @@ class _Pass:
         n = len(x)
         self.x, self.seed, self.n_draws = x, seed, n_draws
         self.out = np.empty((n_draws, n, 10), dtype=np.float32)
-        local = _local_layers(spec, n, n_draws)
+        local = local_layers(spec, n, n_draws)
         self.steps = _steps(spec, local)
         self.local = {
             layer.name: {
@@ -347,7 +349,7 @@ class _Pass:
         self.sds = {name: np.asarray(sds[name], np.float32) for name in names}
         self.first = self.steps[0][0] if self.steps and self.steps[0][0].kind != "max_pool" else None
 
-        costs, _ = _layer_costs(spec)
+        costs, _ = layer_costs(spec)
         work = n * n_draws * sum(macs for _, _, macs in costs.values())
         largest = self._largest()
         wanted = int(min(_MAX_TASKS, max(1, work // _TASK_MACS)))

@@ -54,11 +54,11 @@ def test_local_and_global_draws_agree_in_distribution(spec):
 
 
 def test_each_layer_is_drawn_the_cheaper_way():
-    assert predict._local_layers(mlp_spec(), 10_000, 100) == {"dense_1"}
-    assert "conv_1" not in predict._local_layers(cnn_spec(), 10_000, 100)
-    assert predict._local_layers(mlp_spec(), 1, 100) == {"dense_1", "dense_2", "dense_3"}
+    assert predict.local_layers(mlp_spec(), 10_000, 100) == {"dense_1"}
+    assert "conv_1" not in predict.local_layers(cnn_spec(), 10_000, 100)
+    assert predict.local_layers(mlp_spec(), 1, 100) == {"dense_1", "dense_2", "dense_3"}
     # conv_1 has 832 weights but 18,432 outputs per digit: global even for one digit
-    assert predict._local_layers(cnn_spec(), 1, 100) == {"conv_2", "dense_1", "dense_2"}
+    assert predict.local_layers(cnn_spec(), 1, 100) == {"conv_2", "dense_1", "dense_2"}
 
 
 @pytest.mark.parametrize("spec", [mlp_spec((8,)), cnn_spec((2, 2), 5, (4,))], ids=["mlp", "cnn"])
@@ -68,7 +68,7 @@ def test_a_digit_has_the_same_predictive_alone_or_among_many(spec, monkeypatch):
     means, sds = params(spec, rng, sd=0.3)
     image = rng.integers(0, 256, (1, 28, 28)).astype(np.uint8)
     alone = predict.sample_probabilities(spec, means, sds, image, n_draws=3000, seed=4)[:, 0]
-    monkeypatch.setattr(predict, "_local_layers", lambda spec, n, d: set())  # every layer global
+    monkeypatch.setattr(predict, "local_layers", lambda spec, n, d: set())  # every layer global
     among = predict.sample_probabilities(spec, means, sds, image, n_draws=3000, seed=5)[:, 0]
     np.testing.assert_allclose(alone.mean(0), among.mean(0), atol=0.02)
     np.testing.assert_allclose(alone.std(0), among.std(0), atol=0.02)
@@ -104,7 +104,7 @@ def test_every_way_of_cutting_the_work_gives_the_mean_network(spec, local, budge
     images = rng.integers(0, 256, (45, 28, 28)).astype(np.uint8)
     if local is not None:
         names = {layer.name for layer in spec if layer.kind != "max_pool"}
-        monkeypatch.setattr(predict, "_local_layers", lambda s, n, d: names if local == "all" else local)
+        monkeypatch.setattr(predict, "local_layers", lambda s, n, d: names if local == "all" else local)
     monkeypatch.setattr(predict, "_STEP_BUDGET", budget)
     monkeypatch.setattr(predict, "_TASK_MACS", 10**4)  # many tasks, on every core
     monkeypatch.setattr(predict, "_BY_DIGITS", by_digits)
@@ -122,7 +122,7 @@ def test_cut_by_digits_or_by_draws_gives_the_same_predictive(spec, monkeypatch):
     rng = np.random.default_rng(11)
     means, sds = params(spec, rng, sd=0.3)
     images = rng.integers(0, 256, (6, 28, 28)).astype(np.uint8)
-    monkeypatch.setattr(predict, "_local_layers", lambda s, n, d: set())  # every layer global
+    monkeypatch.setattr(predict, "local_layers", lambda s, n, d: set())  # every layer global
     monkeypatch.setattr(predict, "_TASK_MACS", 10**4)
     monkeypatch.setattr(predict, "_STEP_BUDGET", 2**13)
     monkeypatch.setattr(predict, "_WEIGHT_BLOCK", 10**4)
