@@ -62,9 +62,9 @@ _WEIGHT_BLOCK = 2**20  # global weights drawn from one stream: a block of draws 
 _BY_DIGITS: bool | None = None  # cut the work by digits or by draws (None: whichever stores less; tests force it)
 _NORMAL_PAIRS = 2**15  # Box-Muller pairs per pass: its temporaries (128 KB each) stay in L2
 # A convolutional network's large calls run its whole forward pass in XLA: its convolutions beat
-# patches @ W (no patch matrix to write and pack) and the call is 25-30% faster (CNN, 2,000 digits x 100
-# draws: 5.5 vs 7.5 s on 2 cores). Below this many multiply-adds NumPy stays, without JAX's import
-# and compile (about 1.5 s, once per process and digit count).
+# patches @ W (no patch matrix to write and pack; CNN, 10,000 digits x 100 draws on 2 cores: 27 s against
+# 43 s). Below this many multiply-adds NumPy stays, without JAX's import and compile (about 1.5 s, once
+# per process and chunk shape).
 _XLA_MIN_MACS = 10**11
 _XLA_DIGITS = 1000  # digits per XLA call: chunks padded to a multiple of _XLA_PAD, so few shapes compile
 _XLA_PAD = 250
