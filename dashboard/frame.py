@@ -40,37 +40,42 @@ def _layer_select(browser: RunBrowser) -> pn.widgets.Select:
     return pn.widgets.Select.from_param(browser.param.layer, width=200)
 
 
-def tab_contents(browser: RunBrowser) -> dict[str, tuple[list[pn.viewable.Viewable], list[LazyView]]]:
-    """Each tab's parts, top to bottom, and the lazy views among them (or within them), by tab key."""
+def _cached(browser: RunBrowser, inputs: tuple[str, ...], view, *controls: pn.viewable.Viewable) -> list:
+    return [*controls, CachedView(browser, inputs, view)]
+
+
+def tab_contents(browser: RunBrowser, tab: str) -> tuple[list[pn.viewable.Viewable], list[LazyView]]:
+    """Tab ``tab``'s parts, top to bottom, and the lazy views among them (or within them)."""
     b = browser
-    comparison_controls = _elbo_controls(b)
-    comparison_controls.visible = b.compared is not None
-    b.param.watch(lambda event: setattr(comparison_controls, "visible", event.new is not None), "compared")
-    parts = {
-        "runs": [
+    if tab == "digits":
+        gallery, inspector = Gallery(b), Inspector(b)
+        return [pn.Row(
+            pn.Column(gallery, sizing_mode="stretch_width"),
+            pn.Column(inspector, width=430, css_classes=[CSS.INSPECTOR]),
+            sizing_mode="stretch_width",
+        )], [gallery, inspector]
+    if tab == "runs":
+        comparison_controls = _elbo_controls(b)
+        comparison_controls.visible = b.compared is not None
+        b.param.watch(lambda event: setattr(comparison_controls, "visible", event.new is not None), "compared")
+        parts = [
             CachedView(b, ("summaries",), functools.partial(views.runs_panel, folder=b.folder)),
             comparison_controls,
             CachedView(b, _ELBO_INPUTS, views.comparison_panel),
             CachedView(b, ("data", "compared"), views.details_panel),
-        ],
-        "elbo": [_elbo_controls(b), CachedView(b, _ELBO_INPUTS, views.elbo_panel)],
-        "hyperpriors": [_layer_select(b), CachedView(b, ("data", "compared", "layer"), views.hyperprior_panel)],
-        "weights": [_layer_select(b), CachedView(b, ("data", "compared", "layer"), views.weights_panel)],
-        "accuracy": [CachedView(b, ("data", "compared"), functools.partial(views.accuracy_panel,
-                                                                          select_cell=b.select_cell))],
-        "uncertainty": [CachedView(b, ("data", "compared", "measure"), views.uncertainty_panel)],
-        "calibration": [CachedView(b, ("data", "compared"), shift_views.calibration_panel)],
-        "shift": [CachedView(b, ("data", "compared", "measure"), shift_views.shift_panel)],
-    }
-    contents = {key: (objects, [o for o in objects if isinstance(o, LazyView)]) for key, objects in parts.items()}
-    gallery, inspector = Gallery(b), Inspector(b)
-    digits = pn.Row(
-        pn.Column(gallery, sizing_mode="stretch_width"),
-        pn.Column(inspector, width=430, css_classes=[CSS.INSPECTOR]),
-        sizing_mode="stretch_width",
-    )
-    contents["digits"] = ([digits], [gallery, inspector])
-    return contents
+        ]
+    else:
+        parts = {
+            "elbo": lambda: _cached(b, _ELBO_INPUTS, views.elbo_panel, _elbo_controls(b)),
+            "hyperpriors": lambda: _cached(b, ("data", "compared", "layer"), views.hyperprior_panel, _layer_select(b)),
+            "weights": lambda: _cached(b, ("data", "compared", "layer"), views.weights_panel, _layer_select(b)),
+            "accuracy": lambda: _cached(b, ("data", "compared"),
+                                        functools.partial(views.accuracy_panel, select_cell=b.select_cell)),
+            "uncertainty": lambda: _cached(b, ("data", "compared", "measure"), views.uncertainty_panel),
+            "calibration": lambda: _cached(b, ("data", "compared"), shift_views.calibration_panel),
+            "shift": lambda: _cached(b, ("data", "compared", "measure"), shift_views.shift_panel),
+        }[tab]()
+    return parts, [part for part in parts if isinstance(part, LazyView)]
 
 
 class Tabs(Viewer):
@@ -86,13 +91,14 @@ class Tabs(Viewer):
     out for, in the page itself (a JavaScript callback on the tab bar, so the switch waits for no
     server), before the tab bar's own change lays the page out once; and on the server.
 
-    ``contents``: each tab's parts and lazy views (see :func:`tab_contents`), by tab key.
+    ``contents``: the parts and lazy views of each tab opened so far (see :func:`tab_contents`), by tab key.
     """
 
     def __init__(self, browser: RunBrowser, **params) -> None:
         super().__init__(**params)
         keys = list(TABS)
-        self.contents = tab_contents(browser)
+        self.browser = browser
+        self.contents: dict[str, tuple[list[pn.viewable.Viewable], list[LazyView]]] = {}
         self.pages = {key: pn.Column(styles=HIDDEN, sizing_mode="stretch_width") for key in keys}
         self.header = pn.Tabs(*[(TABS[key], pn.Spacer(height=0, margin=0)) for key in keys],
                               active=keys.index(browser.tab), sizing_mode="stretch_width")
@@ -115,12 +121,16 @@ class Tabs(Viewer):
         return pn.Column(self.header, *self.pages.values(), sizing_mode="stretch_width")
 
     def _show(self, tab: str) -> None:
-        if not self.pages[tab].objects:  # a tab's widgets go into the page when it is first opened
+        opened = tab not in self.contents
+        if opened:  # a tab's widgets and views are made when it is first opened
+            self.contents[tab] = tab_contents(self.browser, tab)
+        for key, (_, lazy) in self.contents.items():
+            for view in lazy:
+                view.active = key == tab
+        if opened:  # after its views are filled: the page is sent once, whole
             self.pages[tab].objects = self.contents[tab][0]
         for key, page in self.pages.items():
             page.styles = SHOWN if key == tab else HIDDEN
-            for view in self.contents[key][1]:
-                view.active = key == tab
 
 
 def sidebar(browser: RunBrowser) -> list[pn.viewable.Viewable]:

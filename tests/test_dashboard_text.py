@@ -80,7 +80,7 @@ def test_no_view_renders_a_value_as_markup(hostile_folder, tab):
     browser = RunBrowser(hostile_folder)
     browser.param.update(run=HOSTILE_NAME, compare="mlp-hier")
     browser.apply_query({key: PAYLOADS[0] for key in URL_PARAMETERS})
-    parts, lazy = frame.tab_contents(browser)[tab]
+    parts, lazy = frame.tab_contents(browser, tab)
     for view in lazy:
         view.active = True
     view = pn.Column(*parts)
