@@ -42,8 +42,6 @@ def main(argv: list[str] | None = None) -> int:
                 for tab in args.tabs.split(","):
                     page.goto(f"{app.url}?run={name}&tab={tab}")
                     page.locator(".bk-tab").first.wait_for(timeout=60_000)
-                    if tab == "elbo":  # on a log scale of -ELBO the tail, where convergence shows, is readable
-                        page.locator(".bk-Checkbox", has_text="Log scale").locator("input").click()
                     time.sleep(RENDER_WAIT_S)
                     path = args.out / f"{tab}-{name}.png"
                     page.screenshot(path=path)
