@@ -158,8 +158,8 @@ def table(result: dict) -> str:
                      f"| {floor} | {ratio} | {setup} | {rss} | {note} |")
     floors = [r for r in rows if r.get("floor_s")]
     if floors:
-        lines += ["", "Matrix-product floor (the network's float32 multiply-adds at NumPy's large-product rate, "
-                      "measured in each worker): "
+        lines += ["", "Matrix-product floor (the draws' float32 multiply-adds, see multiply_adds, at NumPy's "
+                      "large-product rate measured in each worker): "
                   + "; ".join(f"{r['model']} {r['floor_s']:.1f} s at {r['floor_gflops']:.0f} GFLOP/s"
                               for r in floors if r["implementation"] == "ours") + "."]
     return "\n".join(lines)
