@@ -34,6 +34,7 @@ __all__ = [
     "default_run",
     "different_digits",
     "gallery_order",
+    "image_probabilities",
     "inspector_probabilities",
     "list_runs",
     "load_run_data",
@@ -210,22 +211,33 @@ def gallery_order(
 
 
 @functools.lru_cache(maxsize=512)
-def _probabilities(data: RunData, digit: int, n_draws: int) -> np.ndarray:
+def _probabilities(data: RunData, pixels: bytes, n_draws: int, seed: int) -> np.ndarray:
     # from the loaded run, never from its file again: a file damaged or replaced while the app serves
     # must not break the page of a session that opened it intact
-    probs = predict.run_probabilities(data.run, data.images[digit][None], n_draws=n_draws, seed=digit)[:, 0]
+    image = np.frombuffer(pixels, dtype=np.uint8).reshape(1, 28, 28)
+    probs = predict.run_probabilities(data.run, image, n_draws=n_draws, seed=seed)[:, 0]
     probs.setflags(write=False)
     return probs
 
 
-def inspector_probabilities(data: RunData, digit: int, n_draws: int = INSPECTOR_DRAWS) -> np.ndarray:
-    """Class probabilities of one digit under ``n_draws`` fresh draws from the run's approximation.
+def image_probabilities(data: RunData, image: np.ndarray, n_draws: int = INSPECTOR_DRAWS, seed: int = 0) -> np.ndarray:
+    """Class probabilities of one image, (28, 28) uint8, under ``n_draws`` fresh draws (seeded by ``seed``)
+    from the run's approximation. Returns (draw, class).
 
-    Returns (draw, class). Cached per loaded run (``RunData`` hashes by identity, and every session
-    shares the one ``load_run_data`` gives) and digit, so a digit revisited, or opened by several
-    sessions, is computed once; seeded by the digit, so it is reproducible.
+    Cached per loaded run (``RunData`` hashes by identity, and every session shares the one
+    ``load_run_data`` gives), pixels, draws and seed: an image seen again, or by another session, is
+    computed once.
     """
-    return _probabilities(data, int(digit), n_draws)
+    image = np.ascontiguousarray(image, dtype=np.uint8)
+    if image.shape != (28, 28):
+        raise ValueError(f"image: expected (28, 28) uint8, got shape {image.shape}")
+    return _probabilities(data, image.tobytes(), int(n_draws), int(seed))
+
+
+def inspector_probabilities(data: RunData, digit: int, n_draws: int = INSPECTOR_DRAWS) -> np.ndarray:
+    """Class probabilities of test digit ``digit`` under ``n_draws`` fresh draws from the run's approximation,
+    seeded by the digit, so reproducible (:func:`image_probabilities`). Returns (draw, class)."""
+    return image_probabilities(data, data.images[int(digit)], n_draws, seed=int(digit))
 
 
 @functools.lru_cache(maxsize=64)
