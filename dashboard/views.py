@@ -48,8 +48,8 @@ __all__ = [
 
 
 class CSS:
-    """CSS classes of the page's elements, set here and in :mod:`dashboard.digits` and :mod:`dashboard.frame`,
-    and looked for by the browser tests and the benchmarks."""
+    """CSS classes of the page's elements, set here and in :mod:`dashboard.digits`, :mod:`dashboard.probe` and
+    :mod:`dashboard.frame`, and looked for by the browser tests and the benchmarks."""
 
     RUNS_TABLE = "runs-table"
     RUN_ERROR = "run-error"
@@ -77,6 +77,14 @@ class CSS:
     SHIFT_SUMMARY = "shift-summary"
     FOREIGN_TABLE = "foreign-table"
     REFUSED = "refused"
+    PROBE = "probe"  # the Probe tab's whole view
+    PROBE_IMAGE = "probe-image"  # the 28x28 image the networks are fed
+    PROBE_TITLE = "probe-title"  # what is probed and each run's prediction
+    PROBE_MEASURES = "probe-measures"  # the table of uncertainty measures, a column per run
+    PROBE_MESSAGE = "probe-message"  # why an upload or a typed digit was refused
+    PROBE_CANVAS = "probe-canvas"  # the drawing canvas
+    PROBE_UPLOAD = "probe-upload"
+    PROBE_DIGIT = "probe-digit"  # the box of the test or foreign digit's index
 
 
 SCALE_RATIO = 10.0
