@@ -23,6 +23,7 @@ EPILOG = """\
 examples:
   bnn train --model mlp --prior normal --iterations 2000 --data-dir ../shared/data/mnist
   bnn train --model cnn --prior hierarchical --preset blog        # the post's optimizer settings
+  bnn train --model cnn --prior normal --method ensemble --members 5   # a deep ensemble of MAP fits
   bnn train --model mlp --prior normal --iterations 20000 --resume   # continue after Ctrl-C
   bnn list                    # runs in cached_traces/
   bnn show cached_traces/mlp-normal.nc
@@ -107,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = sub.add_parser("train", help="train a network and write its run file",
-                           description="Train a network by mini-batch ADVI, evaluate it on the 10,000 test digits "
+                           description="Train a network by mini-batch ADVI (or its MAP fit, or a deep ensemble of MAP fits), evaluate it on the 10,000 test digits "
                            "and write one run file to --out.")
     model = train.add_argument_group("model (what is fitted)")
     model.add_argument("--model", choices=("mlp", "cnn"), required=True, help="the post's 784-800-800-10 MLP or its CNN")
@@ -123,6 +124,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="layer widths: mlp hidden units, or cnn filters, filters and dense units "
                        "(default 800 800 for mlp, 32 32 256 for cnn)")
     fitting = train.add_argument_group("fitting (how it is fitted)")
+    fitting.add_argument("--method", dest="run_method", choices=("advi", "map", "ensemble"), default="advi",
+                         help="advi: a mean-field posterior; map: the posterior's mode, one network (the prior as "
+                         "a penalty); ensemble: --members MAP fits from seeds SEED, SEED+1... (default %(default)s)")
+    fitting.add_argument("--members", type=_positive_int,
+                         help="--method ensemble: its networks (default 5)")
+    fitting.add_argument("--scheduler", help="--method ensemble: train the members on the Dask cluster at this "
+                         "address (default: one after another here, or on --workers local processes)")
+    fitting.add_argument("--workers", type=_positive_int, default=1,
+                         help="--method ensemble: local Dask worker processes (default %(default)s: no Dask)")
     fitting.add_argument("--preset", choices=sorted(PRESETS), help="the post's settings (windowed Adagrad, lr 0.01, "
                          "eps 1.0, N(0, 1) start, float64, 50,000 iterations); flags below override it")
     fitting.add_argument("--iterations", type=_positive_int, help=f"ADVI steps (default {defaults.iterations})")
@@ -148,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--name", type=_run_name, help="run name, the file's name without .nc (default MODEL-PRIOR-seedSEED)")
     io.add_argument("--label", default="", help="free text shown in the app, e.g. the start tried")
     io.add_argument("--draws", type=_positive_int, default=100,
-                    help="posterior predictive draws for evaluation (default %(default)s)")
+                    help="posterior predictive draws for evaluation (default %(default)s; a MAP fit or an "
+                    "ensemble has its networks instead)")
     io.add_argument("--n-train", type=_positive_int, help="use only the first N training images (quick tries)")
     io.add_argument("--n-test", type=_positive_int, help="evaluate only the first N test images (quick tries)")
     io.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -224,8 +235,15 @@ def cmd_train(args) -> int:
     from .runs import train_run
 
     _remove_stale_temporaries(args.out)
+    ensemble = args.run_method == "ensemble"
+    if not ensemble and (args.members or args.scheduler or args.workers > 1):
+        raise ValueError("--members, --scheduler and --workers go with --method ensemble")
+    if args.scheduler or args.workers > 1:
+        _quiet_dask(args)
+    config = dataclasses.replace(_config(args), method="advi" if args.run_method == "advi" else "map")
     path = train_run(
-        args.model, args.prior, _config(args), prior_params=_prior_params(args), sizes=args.sizes,
+        args.model, args.prior, config, prior_params=_prior_params(args), sizes=args.sizes,
+        members=(args.members or 5) if ensemble else None, scheduler=args.scheduler, workers=args.workers,
         data_dir=args.data_dir, out_dir=args.out, name=args.name, label=args.label, n_draws=args.draws,
         resume=args.resume, progress=not args.no_progress, n_train=args.n_train, n_test=args.n_test,
         command="bnn " + shlex.join(sys.argv[1:]),
@@ -239,7 +257,8 @@ def cmd_train(args) -> int:
     timing = f"{attrs['iterations_per_s']:.1f} it/s stepping"
     if math.isfinite(attrs.get("compile_time_s", math.nan)):
         timing += f", compile {attrs['compile_time_s']:.0f} s"
-    print(f"{path}: accuracy {100 * attrs['accuracy_mode']:.2f}%, final ELBO {attrs['final_elbo']:,.0f}, {timing}")
+    objective = "ELBO" if attrs.get("method", "advi") == "advi" else "log posterior"
+    print(f"{path}: accuracy {100 * attrs['accuracy_mode']:.2f}%, final {objective} {attrs['final_elbo']:,.0f}, {timing}")
     return 0
 
 
@@ -290,13 +309,17 @@ def cmd_upgrade(args) -> int:
     return 0
 
 
-def cmd_sweep(args) -> int:
+def _quiet_dask(args) -> None:
     if not args.verbose:
         # dask logs the start and stop of its scheduler, nannies and connections at INFO, a screenful per
-        # sweep. Its import sets its loggers' levels (the worker processes' are LocalCluster's, WARNING).
+        # cluster. Its import sets its loggers' levels (the worker processes' are LocalCluster's, WARNING).
         import distributed  # noqa: F401
 
         logging.getLogger("distributed").setLevel(logging.WARNING)
+
+
+def cmd_sweep(args) -> int:
+    _quiet_dask(args)
     from .inference import FitConfig
     from .sweep import folder_summary, mixture_grid, run_sweep
 

@@ -38,13 +38,14 @@ from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.tensor.random.type import RandomType
 from tqdm.auto import tqdm
 
-__all__ = ["BACKENDS", "OPTIMIZERS", "PRESETS", "ADVIStepper", "Checkpoint", "CheckpointError", "FitConfig",
-           "FitResult", "StartState", "StepState", "Stepper", "TrainingDiverged", "approximation_params", "elbo_scale",
+__all__ = ["BACKENDS", "METHODS", "OPTIMIZERS", "PRESETS", "ADVIStepper", "Checkpoint", "CheckpointError", "FitConfig",
+           "FitResult", "MAPStepper", "StartState", "StepState", "Stepper", "TrainingDiverged", "approximation_params", "elbo_scale",
            "fit", "fit_settings", "load_checkpoint", "save_checkpoint", "with_preset"]
 
 log = logging.getLogger(__name__)
 
 BACKENDS = {"jax": "JAX", "numba": "NUMBA", "c": "CVM"}
+METHODS = ("advi", "map")  # a deep ensemble is several MAP fits (core.runs)
 OPTIMIZERS = ("adam", "adagrad_window")
 SCHEDULES = ("cosine", "constant")
 STARTS = ("glorot", "post")
@@ -64,6 +65,7 @@ class FitConfig:
     float32 NaN gradients that PyMC's default start (sd 0.69) gives 800-wide tanh layers.
     """
 
+    method: str = "advi"  # advi: mean-field ADVI (ADVIStepper); map: the posterior's mode (MAPStepper)
     iterations: int = 20_000
     batch_size: int = 500
     optimizer: str = "adam"
@@ -81,6 +83,7 @@ class FitConfig:
 
     def __post_init__(self):
         checks = [
+            (self.method in METHODS, f"method must be one of {METHODS}"),
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
             (self.lr_schedule in SCHEDULES, f"lr_schedule must be one of {SCHEDULES}"),
             (self.start in STARTS, f"start must be one of {STARTS}"),
@@ -162,13 +165,16 @@ class StepState:
 class Stepper(Protocol):
     """What :func:`fit`'s loop drives: one fit's state, stepped ``n`` steps at a time.
 
-    ``backend`` is what :meth:`compile` compiled for. ``step`` returns the ELBO (full-data scale) of
-    each step taken, and stops after a step whose ELBO is not finite. ``approximation`` gives (means,
+    ``backend`` is what :meth:`compile` compiled for; ``kind`` names the fit (``ADVI``, ``MAP``) and
+    ``objective`` what it records (``ELBO``, ``log posterior``). ``step`` returns the objective
+    (full-data scale) of each step taken, and stops after a step whose objective is not finite. ``approximation`` gives (means,
     sds) by tensor name. ``load`` takes a :class:`Checkpoint` or a :class:`StartState`, before
     compiling; ``checkpoint`` gives the state to save (its ``timing`` left to the loop).
     """
 
     backend: str
+    kind: str
+    objective: str
 
     def compile(self) -> None: ...
 
@@ -217,20 +223,29 @@ def _learning_rate(config: FitConfig, step: int) -> float:
     return floor + 0.5 * (config.learning_rate - floor) * (1.0 + math.cos(math.pi * min(step / decay, 1.0)))
 
 
+def _start_value(name: str, shape: tuple[int, ...], config: FitConfig, rng: np.random.Generator) -> np.ndarray | None:
+    """The start of tensor ``name``: Glorot-scaled Normal weights (``.W``) and zero biases, or the post's
+    Normal(0, 1) for every tensor; None (keep the default, 0) for a log-scale hyperprior (``_log__``)."""
+    if name.endswith("_log__"):
+        return None
+    size = int(np.prod(shape))
+    if config.start == "post":
+        return rng.standard_normal(size)
+    if name.endswith(".W"):
+        fan_in = int(np.prod(shape[:-1]))
+        fan_out = shape[-1] * (int(np.prod(shape[:2])) if len(shape) == 4 else 1)
+        return rng.standard_normal(size) * math.sqrt(2.0 / (fan_in + fan_out))
+    return np.zeros(size)
+
+
 def _start_means(approx, config: FitConfig, rng: np.random.Generator) -> np.ndarray:
-    """Start values of the variational means: Glorot-scaled Normal weights and zero biases, or the
-    post's Normal(0, 1) for every tensor. Hyperpriors (log scale) start at log 1 = 0."""
+    """Start values of the variational means (:func:`_start_value`); hyperpriors (log scale) start at log 1 = 0."""
     group = approx.groups[0]
     mu = np.zeros(group.ddim, dtype=approx.params[0].get_value().dtype)
     for name, slc, shape, _ in group.ordering.values():
-        if name.endswith("_log__"):
-            continue
-        if config.start == "post":
-            mu[slc] = rng.standard_normal(slc.stop - slc.start)
-        elif name.endswith(".W"):
-            fan_in = int(np.prod(shape[:-1]))
-            fan_out = shape[-1] * (int(np.prod(shape[:2])) if len(shape) == 4 else 1)
-            mu[slc] = rng.standard_normal(slc.stop - slc.start) * math.sqrt(2.0 / (fan_in + fan_out))
+        value = _start_value(name, tuple(shape), config, rng)
+        if value is not None:
+            mu[slc] = value
     return mu
 
 
@@ -287,47 +302,38 @@ def elbo_scale(approx) -> float:
     return float(approx.symbolic_normalizing_constant.eval())
 
 
-class ADVIStepper:
-    """Mean-field ADVI of ``model`` as ``config`` says, stepped ``n`` steps at a time (see :class:`Stepper`).
+class _ScheduledStepper:
+    """What an ADVI and a MAP fit share: the compiled step on the step-size schedule, its state, checkpoints.
 
-    Made, it holds the start values (``config.start``, ``config.start_sigma``, from ``config.seed``) and
-    the symbolic step; :meth:`compile` compiles it (once) on ``config.backend`` or the next backend
-    that works, with mini-batches and noise drawn reproducibly from (seed, iteration at compile), so a
-    resumed fit draws fresh ones. :meth:`load` a start state before compiling. The step size follows
-    ``config``'s schedule over ``config.iterations`` by the iteration count, resumed steps included.
-    PyTensor's floatX is ``config.float`` while it builds and compiles.
+    A subclass builds ``_loss`` (to minimize), ``_updates`` (the optimizer's, from ``_optimizer``),
+    ``_lr`` (the step size, a shared scalar) and ``_scale`` (what turns ``-loss`` into the recorded
+    objective), then calls :meth:`_track`.
     """
 
-    def __init__(self, model: pm.Model, config: FitConfig) -> None:
+    kind = ""  # what the progress bar and log call the fit
+    objective = ""  # what the recorded values are
+
+    def __init__(self, config: FitConfig) -> None:
         self.config = config
         self.backend = config.backend
-        rng = np.random.default_rng(config.seed)
-        with pytensor.config.change_flags(floatX=config.float):
-            with model:
-                advi = pm.ADVI(random_seed=int(rng.integers(2**31)))
-            self.approx = approx = advi.approx
-            self._scale = elbo_scale(approx)
-            sigma_rho = math.log(math.expm1(config.start_sigma))
-            approx.params[0].set_value(_start_means(approx, config, rng))
-            approx.params[1].set_value(np.full(approx.groups[0].ddim, sigma_rho, dtype=approx.params[1].get_value().dtype))
-            self._lr = pytensor.shared(np.asarray(config.learning_rate, dtype=config.float), name="learning_rate")
-            self._updates = advi.objective.updates(obj_optimizer=_optimizer(config, self._lr))
-        # the shared variables the step updates, RNGs aside: variational parameters and optimizer state
-        self._state = [v for v in self._updates if isinstance(v, SharedVariable) and not isinstance(v.type, RandomType)]
         self._elbo: list[float] = []
         self._fn = None
+
+    def _track(self) -> None:
+        # the shared variables the step updates, RNGs aside: the parameters and the optimizer's state
+        self._state = [v for v in self._updates if isinstance(v, SharedVariable) and not isinstance(v.type, RandomType)]
 
     def compile(self) -> None:
         """Compile the step (once; later calls do nothing). JAX compiles on the first step, not here."""
         if self._fn is None:
-            log.info("compiling the ADVI step (%s backend)", self.config.backend)
+            log.info("compiling the %s step (%s backend)", self.kind, self.config.backend)
             with pytensor.config.change_flags(floatX=self.config.float):
-                self._fn, self.backend = _compile(self._updates.loss, self._updates,
-                                                  [self.config.seed, len(self._elbo)], self.config.backend)
+                self._fn, self.backend = _compile(self._loss, self._updates, [self.config.seed, len(self._elbo)],
+                                                  self.config.backend)
 
     def step(self, n: int = 1) -> np.ndarray:
-        """Take ``n`` steps (compiling first if need be); returns the ELBO of each. Stops after a step
-        whose ELBO is NaN or infinite: the parameters are no longer usable, and that ELBO ends the result."""
+        """Take ``n`` steps (compiling first if need be); returns the objective of each. Stops after a step
+        whose objective is NaN or infinite: the parameters are no longer usable, and that value ends the result."""
         self.compile()
         start = len(self._elbo)
         with _quiet_jax():
@@ -342,11 +348,6 @@ class ADVIStepper:
     def state(self) -> StepState:
         return StepState(iteration=len(self._elbo), elbo=tuple(self._elbo),
                          schedule=lambda i: _learning_rate(self.config, i))
-
-    def approximation(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """(means, sds) by tensor name; a hyperprior fitted on the log scale (``x_log__``) as ``x``, on that scale."""
-        means, sds, _ = _read_approximation(self.approx)
-        return means, sds
 
     def load(self, start: Checkpoint | StartState) -> None:
         """Continue from a checkpoint (every array of the state) or a :class:`StartState` (the means and
@@ -369,6 +370,44 @@ class ADVIStepper:
         return Checkpoint(arrays=[np.asarray(v.get_value()) for v in self._state], elbo=list(self._elbo))
 
     def _set_approximation(self, means: dict[str, np.ndarray], sds: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError
+
+
+class ADVIStepper(_ScheduledStepper):
+    """Mean-field ADVI of ``model`` as ``config`` says, stepped ``n`` steps at a time (see :class:`Stepper`).
+
+    Made, it holds the start values (``config.start``, ``config.start_sigma``, from ``config.seed``) and
+    the symbolic step; :meth:`compile` compiles it (once) on ``config.backend`` or the next backend
+    that works, with mini-batches and noise drawn reproducibly from (seed, iteration at compile), so a
+    resumed fit draws fresh ones. :meth:`load` a start state before compiling. The step size follows
+    ``config``'s schedule over ``config.iterations`` by the iteration count, resumed steps included.
+    PyTensor's floatX is ``config.float`` while it builds and compiles.
+    """
+
+    kind, objective = "ADVI", "ELBO"
+
+    def __init__(self, model: pm.Model, config: FitConfig) -> None:
+        super().__init__(config)
+        rng = np.random.default_rng(config.seed)
+        with pytensor.config.change_flags(floatX=config.float):
+            with model:
+                advi = pm.ADVI(random_seed=int(rng.integers(2**31)))
+            self.approx = approx = advi.approx
+            self._scale = elbo_scale(approx)
+            sigma_rho = math.log(math.expm1(config.start_sigma))
+            approx.params[0].set_value(_start_means(approx, config, rng))
+            approx.params[1].set_value(np.full(approx.groups[0].ddim, sigma_rho, dtype=approx.params[1].get_value().dtype))
+            self._lr = pytensor.shared(np.asarray(config.learning_rate, dtype=config.float), name="learning_rate")
+            self._updates = advi.objective.updates(obj_optimizer=_optimizer(config, self._lr))
+        self._loss = self._updates.loss
+        self._track()
+
+    def approximation(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """(means, sds) by tensor name; a hyperprior fitted on the log scale (``x_log__``) as ``x``, on that scale."""
+        means, sds, _ = _read_approximation(self.approx)
+        return means, sds
+
+    def _set_approximation(self, means: dict[str, np.ndarray], sds: dict[str, np.ndarray]) -> None:
         """Set the variational means and sds (as softplus^-1) by tensor name: the inverse of :meth:`approximation`."""
         group = self.approx.groups[0]
         mu, rho = (np.array(group.params_dict[k].get_value()) for k in ("mu", "rho"))
@@ -380,6 +419,55 @@ class ADVIStepper:
             rho[slc] = np.log(np.expm1(np.ravel(sds[name]).astype(np.float64)))
         group.params_dict["mu"].set_value(mu.astype(mu.dtype))
         group.params_dict["rho"].set_value(rho.astype(mu.dtype))
+
+
+class MAPStepper(_ScheduledStepper):
+    """The maximum a posteriori fit of ``model``, on the same mini-batches, optimizer and schedule as
+    :class:`ADVIStepper` (see :class:`Stepper`).
+
+    Each step ascends the model's log density at a point: the prior's log density plus the
+    mini-batch's log likelihood scaled to ``total_size``, the same full-data scale as the ELBO. It is
+    that log density that the stepper records in place of the ELBO (PyMC's ``model.logp`` without the
+    Jacobian of any transform: the mode of the density itself). Under a Normal(0, s) prior the
+    prior's term is the L2 penalty ``|w|^2 / (2 s^2)``. The tensors start where ADVI's means do.
+    A model with a transformed (positive) variable, a hierarchical prior's scale, is refused: its
+    density is unbounded as every scale goes to zero, so it has no useful mode.
+    """
+
+    kind, objective = "MAP", "log posterior"
+
+    def __init__(self, model: pm.Model, config: FitConfig) -> None:
+        super().__init__(config)
+        transformed = [v.name for v in model.value_vars if v.name.endswith("__")]
+        if transformed:
+            raise ValueError(f"a MAP fit of a model with hyperpriors ({', '.join(transformed[:3])}...) has no useful "
+                             "mode: their scales collapse to zero. Fit it by ADVI, or choose a fixed or mixture prior")
+        rng = np.random.default_rng(config.seed)
+        with pytensor.config.change_flags(floatX=config.float):
+            self._params = {}
+            for var in model.value_vars:
+                shape = tuple(model.initial_point()[var.name].shape)
+                start = _start_value(var.name, shape, config, rng)
+                self._params[var.name] = pytensor.shared(np.asarray(start, dtype=config.float).reshape(shape),
+                                                         name=var.name)
+            logp = pytensor.graph.clone_replace(model.logp(jacobian=False),
+                                                {var: self._params[var.name] for var in model.value_vars})
+            self._loss = -logp
+            self._scale = 1.0
+            self._lr = pytensor.shared(np.asarray(config.learning_rate, dtype=config.float), name="learning_rate")
+            self._updates = _optimizer(config, self._lr)(self._loss, list(self._params.values()))
+        self._track()
+
+    def approximation(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """(values, zeros) by tensor name: a point estimate, as a mean-field approximation of zero spread."""
+        values = {name: np.asarray(p.get_value()) for name, p in self._params.items()}
+        return values, {name: np.zeros_like(v) for name, v in values.items()}
+
+    def _set_approximation(self, means: dict[str, np.ndarray], sds: dict[str, np.ndarray]) -> None:
+        for name, param in self._params.items():
+            if name not in means or np.shape(means[name]) != param.get_value().shape:
+                raise CheckpointError(f"no start values of shape {param.get_value().shape} for {name!r}")
+            param.set_value(np.asarray(means[name], dtype=param.get_value().dtype))
 
 
 def approximation_params(approx, param_dims: dict[str, tuple[str, ...]]) -> tuple[dict, dict]:
@@ -468,8 +556,9 @@ def fit(
     model_key: dict | None = None,
     start_from: StartState | None = None,
 ) -> FitResult:
-    """Fit ``model`` to ``config.iterations`` steps: by mini-batch ADVI (an :class:`ADVIStepper`) for a
-    PyMC model, or with any :class:`Stepper` given instead.
+    """Fit ``model`` to ``config.iterations`` steps: for a PyMC model by mini-batch ADVI (an
+    :class:`ADVIStepper`) or its mode (a :class:`MAPStepper`, ``config.method == "map"``), or with any
+    :class:`Stepper` given instead.
 
     Parameters
     ----------
@@ -490,7 +579,10 @@ def fit(
     CheckpointError
         ``resume`` with a damaged checkpoint or one of another model or settings.
     """
-    stepper = ADVIStepper(model, config) if isinstance(model, pm.Model) else model
+    if isinstance(model, pm.Model):
+        stepper = (MAPStepper if config.method == "map" else ADVIStepper)(model, config)
+    else:
+        stepper = model
     checkpoint = Path(checkpoint) if checkpoint else None
     # "elbo": checkpoints from before the ELBO was recorded on the full-data scale are refused
     key = {"model": model_key or {}, **fit_settings(config), "elbo": "full data"}
@@ -557,11 +649,12 @@ def _loop(stepper: Stepper, config: FitConfig, checkpoint: Path | None, key: dic
                         compile_time = t_first - t0
                         bar = tqdm(total=config.iterations, initial=done, unit="it", disable=not progress,
                                    dynamic_ncols=True, mininterval=0.5 if progress and os.isatty(2) else 30,
-                                   smoothing=0, desc="ADVI")  # smoothing 0: the mean speed, as recorded
+                                   smoothing=0, desc=stepper.kind)  # smoothing 0: the mean speed
                     else:
                         bar.update()
                     if done % 50 == 0:
-                        bar.set_postfix_str(f"ELBO {np.mean(recent):,.0f}", refresh=False)
+                        bar.set_postfix_str(f"{stepper.objective} {np.mean(recent):,.0f}",
+                                            refresh=False)
                     if checkpoint and done % config.checkpoint_every == 0:
                         save()
                         last_good = done

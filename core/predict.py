@@ -47,6 +47,7 @@ __all__ = [
     "hyperprior_draws",
     "layer_costs",
     "local_layers",
+    "member_probabilities",
     "network_params",
     "run_probabilities",
     "sample_probabilities",
@@ -712,6 +713,23 @@ def hyperprior_draws(mean: dict[str, float], sd: dict[str, float], n_draws: int 
     return {name: np.exp(mean[name] + sd[name] * rng.standard_normal(n_draws)).astype(np.float32) for name in mean}
 
 
+def member_probabilities(spec: list[LayerSpec], members: dict[str, np.ndarray], images: np.ndarray) -> np.ndarray:
+    """Class probabilities of every digit under each network of a point-estimate run (a MAP fit is
+    one member, a deep ensemble several): members : tensor name -> (member, ...) values.
+
+    Each member is :func:`sample_probabilities` with its values as means and sds of zero, one draw:
+    ``mean + 0 * eps`` is the network itself, exactly, by the same code as the approximations'.
+
+    Returns (member, digit, class) float32.
+    """
+    n = len(next(iter(members.values())))
+    return np.concatenate([
+        sample_probabilities(spec, {k: v[i] for k, v in members.items()},
+                             {k: np.zeros_like(v[i]) for k, v in members.items()}, images, n_draws=1)
+        for i in range(n)
+    ])
+
+
 def run_probabilities(run: xr.DataTree, images: np.ndarray, n_draws: int = 100, seed: int = 0) -> np.ndarray:
     """Predictive class probabilities of new digits under a loaded run (:func:`core.store.load_run`).
 
@@ -722,7 +740,8 @@ def run_probabilities(run: xr.DataTree, images: np.ndarray, n_draws: int = 100, 
         floats already scaled to [0, 1]: ``pixels / 256`` is exactly what training saw. Other
         integer types must hold values 0..255. One digit is ``image[None]``.
     n_draws
-        Networks drawn from the approximation.
+        Networks drawn from the approximation. A point-estimate run (``/members``) has its networks
+        instead: each member is a draw, and ``n_draws`` and ``seed`` do not apply.
     seed
         Of the draws: the same seed gives the same probabilities.
 
@@ -736,5 +755,9 @@ def run_probabilities(run: xr.DataTree, images: np.ndarray, n_draws: int = 100, 
         ``images`` has another shape, a non-numeric dtype, NaN or infinite values, integers outside
         0..255, or floats outside [0, 1] (pixels 0..255 as floats, say).
     """
+    if "members" in run.children:
+        spec = spec_from_json(run.attrs["architecture"])
+        members = run["members"]
+        return member_probabilities(spec, {p.name: members[p.name].values for p in param_specs(spec)}, images)
     spec, means, sds = network_params(run)
     return sample_probabilities(spec, means, sds, images, n_draws=n_draws, seed=seed)

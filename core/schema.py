@@ -88,15 +88,19 @@ FIELDS: tuple[Field, ...] = (
           "(`bnn upgrade` brings a file of version 1, 2 or 3 to 4)", required=True, computed=True),
     Field("model", str, "`mlp` or `cnn`", "Model", required=True, summary="model"),
     Field("prior", str, "`normal`, `hierarchical` or `mixture`", "Prior", required=True, summary="prior"),
-    Field("method", str, "how the weights were fitted: `advi` (mean-field ADVI, every run so far)", "Method",
-          default="advi", summary="method"),
+    Field("method", str, "how the weights were fitted: `advi` (mean-field ADVI), `map` (the posterior's mode: one "
+          "network) or `ensemble` (a deep ensemble of MAP fits from different seeds); a file without it is `advi`",
+          "Method", default="advi", summary="method"),
+    Field("members", int, "`map` and `ensemble`: the networks in `/members` (1 for `map`); the predictive's draws",
+          "Networks"),
     Field("prior_params", dict, 'the prior\'s parameters, e.g. `{"sd": 0.1}`, `{"hyper_sd": 1.0}`, '
           '`{"pi": 0.5, "sigma1": 1.0, "sigma2": 0.0025}`', "Prior parameters"),
     Field("architecture", list, "list of layers `{name, kind, size, kernel, nonlinearity}` (see "
           "`core/architecture.py`)", required=True),
     Field("label", str, "free text shown in the app, e.g. `start: post's N(0, 1)`", "Label", default="",
           summary="label"),
-    Field("iterations", int, "ADVI iterations run, those of every part of a resumed run", "Iterations",
+    Field("iterations", int, "steps run (of each member, for an ensemble), those of every part of a resumed run",
+          "Iterations",
           required=True, summary="iterations"),
     Field("batch_size", int, "mini-batch size", "Batch size"),
     Field("n_train", int, "training digits: the likelihood's `total_size`", "Training digits"),
@@ -118,19 +122,22 @@ FIELDS: tuple[Field, ...] = (
     Field("checkpoint_every", int, "steps between checkpoints (it does not change the fit)"),
     Field("versions", dict, "versions of python, pymc, pytensor, jax, numpy, xarray"),
     Field("machine", str, "CPU/GPU the run was trained on", "Machine"),
-    Field("n_draws", int, "posterior predictive draws in `/predictions`", "Predictive draws"),
+    Field("n_draws", int, "posterior predictive draws in `/predictions` (for `map` and `ensemble`, its networks)",
+          "Predictive draws"),
     Field("accuracy_mode", float, "test accuracy from the mode of the draws' labels (as in the post)",
           "Accuracy, mode of draws", default=_NAN, summary="accuracy"),
     Field("accuracy_mean", float, "test accuracy from the mean predictive probability", "Accuracy, mean probability"),
     Field("val_accuracy_mode", float, "`accuracy_mode` on the 10,000 held-out training images (what a choice of "
           "settings may look at)"),
     Field("val_accuracy_mean", float, "`accuracy_mean` on the 10,000 held-out training images"),
-    Field("final_elbo", float, "mean ELBO (full-data scale, as `elbo`) over the last 5% of iterations",
-          "ELBO at end (nats)", default=_NAN, summary="final_elbo"),
+    Field("final_elbo", float, "mean ELBO (full-data scale, as `elbo`) over the last 5% of iterations; for `map` "
+          "and `ensemble`, the log posterior density that `elbo` holds for them", "ELBO at end (nats)", default=_NAN,
+          summary="final_elbo"),
     Field("elbo_change", float, "relative change between the means of the last 5% and the 5% before (convergence "
           "check)", "ELBO relative change at end"),
-    Field("auroc", float, "AUROC of the default uncertainty (chi-square) for telling errors from correct digits",
-          "AUROC of chi-square", computed=True),
+    Field("auroc", float, "AUROC of the default uncertainty (the chi-square of the votes; the predictive entropy for "
+          "`map`, which has no votes) for telling errors from correct digits", "AUROC (chi-square, or entropy)",
+          computed=True),
     Field("wall_time_s", float, "time spent stepping, summed over every part of a resumed run, compiling excluded "
           "(files written before compiling was timed apart also counted each part's first step, where JAX "
           "compiles)", "Training time", default=_NAN, summary="wall_time_s"),

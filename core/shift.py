@@ -293,9 +293,11 @@ def evaluate_suite(probabilities, images: np.ndarray, labels: np.ndarray, progre
     - ``shift``, dims ``set``, ``measure``, ``quantile``, ``separating``: coordinates ``kind`` and
       ``amount`` per set; ``n_digits``; ``accuracy``, ``nll``, ``ece``, ``brier`` of the mean
       predictive (NaN for letters, which have no true class); ``measure_mean`` and
-      ``measure_quantile`` of every uncertainty measure; ``auroc_shift`` (set, separating): the AUROC
-      of the measure for telling the set's digits from the clean subset (0.5 = chance);
-    - ``shift_digits``, dims ``(foreign_digit,)``: every uncertainty measure of each digit of the
+      ``measure_quantile`` of every uncertainty measure defined for the predictive
+      (:func:`core.uncertainty.defined_measures`: a single network has no spread between draws);
+      ``auroc_shift`` (set, separating): the AUROC of the measure for telling the set's digits from the
+      clean subset (0.5 = chance; NaN for a measure not defined);
+    - ``shift_digits``, dims ``(foreign_digit,)``: every defined uncertainty measure of each digit of the
       clean subset and of the foreign sets (``set`` says which), for their histograms;
     - ``shift_sample``, dims ``(sample,)`` and ``(draw, sample)``: :data:`SAMPLE_PER_SET` digits of
       each foreign set (evenly spaced), ``image`` (sample, 28, 28) uint8, ``true`` (-1 for letters),
@@ -310,11 +312,11 @@ def evaluate_suite(probabilities, images: np.ndarray, labels: np.ndarray, progre
     from .predict import summarize_draws
 
     sets = suite_sets(images, labels)
-    measures = list(uncertainty.MEASURES)
     rows, samples, digit_values = [], [], []
     clean = None
     for i, (name, kind, amount, x, y) in enumerate(sets):
         drawn, mean_p, expected_h = summarize_draws(probabilities(x))
+        measures = uncertainty.defined_measures(len(drawn))
         values = {m: uncertainty.measure(m, drawn, mean_p, expected_h) for m in measures}
         if clean is None:
             clean = values  # the first set, rotation 0, is the clean subset
@@ -322,7 +324,8 @@ def evaluate_suite(probabilities, images: np.ndarray, labels: np.ndarray, progre
         figures = (calibration.calibration_summary(mean_p, y) if (y >= 0).all() else
                    dict.fromkeys(("accuracy", "ece", "nll", "brier"), np.nan))
         is_shifted = np.repeat([False, True], [len(clean[measures[0]]), len(x)])
-        auroc = [uncertainty.auroc(np.concatenate([clean[m], values[m]]), is_shifted) for m in SEPARATING]
+        auroc = [uncertainty.auroc(np.concatenate([clean[m], values[m]]), is_shifted) if m in values else np.nan
+                 for m in SEPARATING]
         rows.append({
             "kind": kind, "amount": amount, "n_digits": len(x),
             **{k: figures[k] for k in ("accuracy", "nll", "ece", "brier")},

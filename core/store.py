@@ -41,8 +41,10 @@ __all__ = [
     "approximation_dataset",
     "build_run",
     "detail_fields",
+    "is_point_estimate",
     "list_runs",
     "load_run",
+    "members_dataset",
     "remove_stale_temporaries",
     "run_attrs",
     "save_run",
@@ -69,9 +71,12 @@ REQUIRED = {
     "optimization": ("elbo",),
     "predictions": ("label", "probability", "expected_entropy"),
     "predictions_constant_data": ("image", "true_label"),
-    "uncertainty": tuple(uncertainty.MEASURES),
+    # the measures of the mean probabilities; those of the spread between draws are there when the
+    # predictive has two draws or more (core.uncertainty.defined_measures), least_confidence in files
+    # written since it was added
+    "uncertainty": ("entropy",),
     "shift": ("n_digits", "accuracy", "nll", "ece", "brier", "measure_mean", "measure_quantile", "auroc_shift"),
-    "shift_digits": tuple(uncertainty.MEASURES),
+    "shift_digits": ("entropy",),
     "shift_sample": ("image", "true", "character", "label", "foreign_digit"),
     "variational_mean": (),
     "variational_sd": (),
@@ -113,6 +118,7 @@ def build_run(
     images: np.ndarray,
     true_labels: np.ndarray,
     shift: dict[str, xr.Dataset],
+    members: dict[str, np.ndarray] | None = None,
 ) -> xr.DataTree:
     """Assemble a run as a DataTree with the groups of docs/run-file.md. The uncertainty measures, and
     the ``auroc`` attribute (the chi-square's), are computed here from the predictions.
@@ -124,6 +130,8 @@ def build_run(
     probability : (digit, class) mean predictive   expected_entropy : (digit,)
     images : (digit, 28, 28) uint8   true_labels : (digit,)
     shift : the groups of :func:`core.shift.evaluate_suite` (``shift``, ``shift_digits``, ``shift_sample``)
+    members : a point-estimate run's (``method`` ``map`` or ``ensemble``) networks: tensor name ->
+        (member, ...) values, in ``/members``; ``means`` and ``sds`` are then empty
     """
     schema.check_attrs(attrs)
     n_draws, n_digits = labels.shape
@@ -133,7 +141,7 @@ def build_run(
     measures = uncertainty_group(labels, probability, expected_entropy, true_labels)
     root = xr.Dataset(attrs={
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION, **_netcdf_attrs(attrs),
-        "auroc": measures["chi_square"].attrs["auroc"],  # the default measure's, for listings
+        "auroc": measures[_listed_measure(measures)].attrs["auroc"],  # for listings
     })
     architecture = attrs["architecture"]
     dims = {p.name: p.dims for p in param_specs(spec_from_json(
@@ -167,12 +175,18 @@ def build_run(
             "posterior": posterior,
             "variational_mean": approximation_dataset(means, dims),
             "variational_sd": approximation_dataset(sds, dims),
+            **({"members": members_dataset(members, dims)} if members else {}),
             "predictions": predictions,
             "predictions_constant_data": constant,
             "uncertainty": measures,
             **{group: shift[group] for group in SHIFT_GROUPS},
         }
     )
+
+
+def _listed_measure(measures: xr.Dataset) -> str:
+    """The measure whose AUROC a run's listing gives: the chi-square (the post's), else the entropy."""
+    return "chi_square" if "chi_square" in measures else "entropy"
 
 
 def approximation_dataset(values: dict[str, np.ndarray | xr.DataArray], dims: dict[str, tuple[str, ...]]) -> xr.Dataset:
@@ -195,6 +209,16 @@ def approximation_dataset(values: dict[str, np.ndarray | xr.DataArray], dims: di
     return xr.Dataset(variables)
 
 
+def members_dataset(members: dict[str, np.ndarray], dims: dict[str, tuple[str, ...]]) -> xr.Dataset:
+    """``/members``: each tensor of each network of a point-estimate run, (member, *its dims) float32."""
+    return xr.Dataset({name: (("member", *dims[name]), np.asarray(v, dtype=np.float32)) for name, v in members.items()})
+
+
+def is_point_estimate(run: xr.DataTree) -> bool:
+    """Whether ``run`` holds networks (``/members``: a MAP fit or a deep ensemble), not an approximation."""
+    return "members" in run.children
+
+
 def approximation(run: xr.DataTree, names: Iterable[str] | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Each tensor's variational mean and sd by name, from a loaded run: the inverse of
     :func:`approximation_dataset`. Weights in their own shapes; hyperpriors (``dense_1.W_sd``) as
@@ -203,6 +227,9 @@ def approximation(run: xr.DataTree, names: Iterable[str] | None = None) -> tuple
     names = list(mean.data_vars) if names is None else list(names)
     return {n: mean[n].values for n in names}, {n: sd[n].values for n in names}
 
+
+POINT_METHODS = ("map", "ensemble")
+"""The ``method`` of a run that holds networks in ``/members`` rather than a mean-field approximation."""
 
 SHIFT_GROUPS = ("shift", "shift_digits", "shift_sample")
 
@@ -222,12 +249,14 @@ def shift_groups(run: xr.DataTree, progress=None) -> dict[str, xr.Dataset]:
 def uncertainty_group(
     labels: np.ndarray, probability: np.ndarray, expected_entropy: np.ndarray, true_labels: np.ndarray
 ) -> xr.Dataset:
-    """Every measure of :data:`core.uncertainty.MEASURES` for every digit, each (digit,) float32 with
-    its axis label (``long_name``) and the AUROC (``auroc``) of telling the misclassified digits (by the
-    draws' modal label) from the others. Shapes as in :func:`build_run`."""
+    """Every measure of :data:`core.uncertainty.MEASURES` defined for ``labels``' draws
+    (:func:`core.uncertainty.defined_measures`) for every digit, each (digit,) float32 with its axis
+    label (``long_name``) and the AUROC (``auroc``) of telling the misclassified digits (by the draws'
+    modal label) from the others. Shapes as in :func:`build_run`."""
     is_error = uncertainty.mode_label(labels) != np.asarray(true_labels)
     variables = {}
-    for name, label in uncertainty.MEASURES.items():
+    for name in uncertainty.defined_measures(len(labels)):
+        label = uncertainty.MEASURES[name]
         values = uncertainty.measure(name, labels, probability, expected_entropy)
         variables[name] = xr.Variable(
             "digit", values.astype(np.float32), {"long_name": label, "auroc": uncertainty.auroc(values, is_error)}
@@ -422,6 +451,8 @@ def _check_layout(attrs, variables: dict[str, set[str]], name: str) -> None:
             missing.append(f"group /{group}")
         else:
             missing += [f"/{group}/{v}" for v in required if v not in variables[group]]
+    if attrs.get("method", "advi") in POINT_METHODS and "members" not in variables:
+        missing.append("group /members (the networks of a point-estimate run)")
     if not missing and variables["variational_mean"] != variables["variational_sd"]:
         missing.append("matching variables in /variational_mean and /variational_sd")
     if missing:

@@ -14,10 +14,10 @@ import itertools
 import logging
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-__all__ = ["BLUNDELL_LOG_S1", "BLUNDELL_LOG_S2", "BLUNDELL_PIS", "folder_summary", "mixture_grid", "run_sweep"]
+__all__ = ["BLUNDELL_LOG_S1", "BLUNDELL_LOG_S2", "BLUNDELL_PIS", "folder_summary", "mixture_grid", "on_dask", "run_sweep"]
 
 log = logging.getLogger(__name__)
 
@@ -68,24 +68,33 @@ def folder_summary(out_dir: Path) -> list[dict]:
                   key=lambda r: -r["val_accuracy"])
 
 
+def on_dask(calls: list[tuple[Callable, dict]], scheduler: str | None = None, workers: int = 1) -> Iterator[tuple[int, object]]:
+    """Run each ``(function, kwargs)`` of ``calls`` on Dask: the cluster at ``scheduler``, else a
+    ``LocalCluster`` of ``workers`` single-threaded processes (stopped on an error or Ctrl-C too).
+    Yields ``(index in calls, result)`` as each finishes. Functions and arguments must pickle."""
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    cluster = (contextlib.nullcontext(scheduler) if scheduler
+               else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True))
+    with cluster as address, Client(address) as client:
+        futures = {client.submit(fn, pure=False, **kwargs): i for i, (fn, kwargs) in enumerate(calls)}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
 def run_sweep(model: str, grid: list[dict], config, data_dir: str | None, out_dir: Path,
               scheduler: str | None = None, workers: int = 1, **train_kwargs) -> list[dict]:
     """Train every grid point on Dask; returns the summaries sorted by validation accuracy, best first.
 
     ``train_kwargs`` go to :func:`core.runs.train_run` (``sizes``, ``n_train``, ``n_test``...).
     """
-    from dask.distributed import Client, LocalCluster, as_completed
-
-    # contexts, so that the cluster's processes are stopped on an error or Ctrl-C too
-    cluster = (contextlib.nullcontext(scheduler) if scheduler
-               else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True))
-    with cluster as address, Client(address) as client:
-        futures = [client.submit(_train_point, model, params, dataclasses.asdict(config), data_dir, str(out_dir),
-                                 pure=False, **train_kwargs) for params in grid]
-        results = []
-        for future in as_completed(futures):
-            results.append(future.result())
-            log.info("%s: validation accuracy %.2f%%", results[-1]["name"], 100 * results[-1]["val_accuracy"])
+    config_dict = dataclasses.asdict(config)
+    calls = [(_train_point, {"model": model, "params": params, "config_dict": config_dict, "data_dir": data_dir,
+                             "out_dir": str(out_dir), **train_kwargs}) for params in grid]
+    results = []
+    for _, result in on_dask(calls, scheduler, workers):
+        results.append(result)
+        log.info("%s: validation accuracy %.2f%%", result["name"], 100 * result["val_accuracy"])
     return sorted(results, key=lambda r: -r["val_accuracy"])
 
 

@@ -17,6 +17,8 @@ __all__ = [
     "MEASURES",
     "auroc",
     "chi_square",
+    "defined_measures",
+    "least_confidence",
     "mode_label",
     "mutual_information",
     "post_chi_square",
@@ -91,14 +93,31 @@ def variation_ratio(labels: np.ndarray) -> np.ndarray:
     return 1.0 - counts.max(axis=1) / counts.sum(axis=1)
 
 
+def least_confidence(probability: np.ndarray) -> np.ndarray:
+    """One minus the largest mean class probability (the max-softmax probability of a single network):
+    0 when one class takes all, up to 1 - 1/K. (digit, class) -> (digit,)"""
+    return 1.0 - np.asarray(probability, dtype=np.float64).max(axis=1)
+
+
 MEASURES = {
     "chi_square": "Chi-square of votes vs uniform (1 = uniform votes)",
     "post_chi_square": "The post's chi-square of label values",
     "entropy": "Predictive entropy (nats)",
     "mutual_information": "Mutual information (nats)",
     "variation_ratio": "Variation ratio",
+    "least_confidence": "Least confidence (1 − top class probability)",
 }
 """Measure key -> axis label, for ranking and plotting."""
+
+SPREAD_MEASURES = ("chi_square", "post_chi_square", "mutual_information", "variation_ratio")
+"""The measures of the spread between draws (their votes, or their probabilities against their mean):
+a single network, a point estimate, has none, and they are not defined for it."""
+
+
+def defined_measures(n_draws: int) -> list[str]:
+    """The keys of :data:`MEASURES` defined for a predictive of ``n_draws`` draws (networks): every one
+    for two or more, only those of the mean probabilities for one."""
+    return [m for m in MEASURES if n_draws > 1 or m not in SPREAD_MEASURES]
 
 
 def measure(name: str, labels: np.ndarray, probability: np.ndarray, expected_entropy: np.ndarray) -> np.ndarray:
@@ -113,6 +132,8 @@ def measure(name: str, labels: np.ndarray, probability: np.ndarray, expected_ent
         return mutual_information(probability, expected_entropy)
     if name == "variation_ratio":
         return variation_ratio(labels)
+    if name == "least_confidence":
+        return least_confidence(probability)
     raise ValueError(f"unknown uncertainty measure {name!r}; choose one of {', '.join(MEASURES)}")
 
 

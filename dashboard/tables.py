@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from core import store
 from core.store import RunSummary
 
 from .rundata import RunData
@@ -48,6 +49,7 @@ def runs_table(summaries: Sequence[RunSummary]) -> pd.DataFrame:
             "Run": s.name,
             "Model": s.model,
             "Prior": s.prior,
+            "Method": s.method,
             "Label": s.label,
             "Iterations": f"{s.iterations:,}",
             "Accuracy (%)": number(100 * s.accuracy, ".2f"),
@@ -61,37 +63,6 @@ def runs_table(summaries: Sequence[RunSummary]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-_DETAILS = (
-    ("model", "Model"),
-    ("prior", "Prior"),
-    ("prior_params", "Prior parameters"),
-    ("label", "Label"),
-    ("iterations", "Iterations"),
-    ("batch_size", "Batch size"),
-    ("n_train", "Training digits"),
-    ("optimizer", "Optimizer"),
-    ("learning_rate", "Learning rate"),
-    ("lr_schedule", "Schedule"),
-    ("lr_floor", "Step-size floor (of the peak)"),
-    ("lr_hold", "Held at the floor (of iterations)"),
-    ("start", "Start of the means"),
-    ("start_sigma", "Start of the sds"),
-    ("seed", "Seed"),
-    ("backend", "Backend"),
-    ("float", "Float"),
-    ("machine", "Machine"),
-    ("n_draws", "Predictive draws"),
-    ("accuracy_mode", "Accuracy, mode of draws"),
-    ("accuracy_mean", "Accuracy, mean probability"),
-    ("final_elbo", "ELBO at end (nats)"),
-    ("elbo_change", "ELBO relative change at end"),
-    ("auroc", "AUROC of chi-square"),
-    ("wall_time_s", "Training time"),
-    ("iterations_per_s", "Speed (it/s)"),
-    ("created", "Created"),
-    ("command", "Command"),
-)
-"""(run-file attribute, row label) of the details table, in display order."""
 
 
 def detail(key: str, value: object) -> str:
@@ -115,11 +86,12 @@ def detail(key: str, value: object) -> str:
 
 
 def run_details(runs: list[RunData]) -> pd.DataFrame:
-    """The recorded settings and results of one or more runs: one row per ``_DETAILS`` entry and a
-    last row of layers, one column per run (named by the run)."""
+    """The recorded settings and results of one or more runs: one row per labelled attribute of
+    core/schema.py (:func:`core.store.detail_fields`) and a last row of layers, one column per run
+    (named by the run)."""
     columns = {}
     for data in runs:
         columns[data.name] = {label: detail(key, data.attrs[key]) if key in data.attrs else MISSING
-                              for key, label in _DETAILS}
+                              for key, label in store.detail_fields()}
         columns[data.name]["Layers"] = ", ".join(data.layers)
     return pd.DataFrame(columns)

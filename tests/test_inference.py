@@ -237,7 +237,7 @@ def test_a_step_stops_at_a_non_finite_elbo(monkeypatch):
 class Parabola:
     """A stepper that is not ADVI: gradient ascent on -x^2, its "ELBO" -x^2. fit's loop drives it."""
 
-    backend = "numpy"
+    backend, kind, objective = "numpy", "ascent", "-x^2"
 
     def __init__(self, x=3.0, rate=0.1):
         self.x, self.rate, self.elbo, self.compiled = x, rate, [], 0
@@ -275,3 +275,43 @@ def test_fit_is_a_loop_around_any_stepper(tmp_path):
     np.testing.assert_allclose(resumed.elbo, -(3.0 * 0.8 ** np.arange(1, 41)) ** 2, rtol=1e-12)
     with pytest.raises(TrainingDiverged, match="ELBO became inf at iteration 1"):
         fit(Parabola(rate=2.0), CONFIG, progress=False)
+
+
+MAP = dataclasses.replace(CONFIG, method="map")
+
+
+def test_map_ascends_the_log_posterior_and_is_a_point():
+    result = run(MAP)
+    assert result.elbo[-10:].mean() > result.elbo[:10].mean()
+    means, sds = result.approximation()
+    assert set(means) == {"dense_1.W", "dense_1.b", "dense_2.W", "dense_2.b"}
+    assert all(not sd.any() for sd in sds.values())
+
+
+def test_map_records_the_log_posterior_density_of_its_point():
+    """The recorded objective is the model's log density (no Jacobian) at the step's point: the prior's
+    L2 term plus the mini-batch log likelihood scaled to the training set."""
+    with pytensor.config.change_flags(floatX="float32"):
+        model = tiny_model()
+        stepper = inference.MAPStepper(model, dataclasses.replace(MAP, batch_size=200))
+        start, _ = stepper.approximation()
+        (value,) = stepper.step(1)
+        logp = model.compile_logp(jacobian=False)
+    # a batch of 200 of the 200 digits, drawn with replacement: the data up to repeats, so the
+    # likelihood's term (about -140 nats here) differs by a nat or so, against a prior's term of +7,000
+    assert value == pytest.approx(float(logp(start)), abs=5.0)
+
+
+
+def test_map_resumes_from_its_checkpoint(tmp_path):
+    ckpt = tmp_path / "m.npz"
+    first = run(dataclasses.replace(MAP, iterations=20), checkpoint=ckpt)
+    resumed = run(MAP, checkpoint=ckpt, resume=True)
+    np.testing.assert_array_equal(resumed.elbo[:20], first.elbo.astype(np.float64))
+    with pytest.raises(CheckpointError, match="other settings"):
+        run(CONFIG, checkpoint=ckpt, resume=True)  # an ADVI fit does not continue a MAP checkpoint
+
+
+def test_map_of_a_hierarchical_prior_is_refused():
+    with pytest.raises(ValueError, match="no useful mode"):
+        run(MAP, prior=HierarchicalPrior())

@@ -87,3 +87,31 @@ def test_a_run_made_before_the_step_size_floor_continues_as_it_was_fitted(mnist_
     assert "made for other settings" in err and "lr_floor" in err
     assert cli.main(base + before + ["--iterations", "80", "--resume"]) == 0
     assert store.load_run(path).attrs["iterations"] == 80
+
+
+def test_map_and_an_ensemble_of_its_seeds(mnist_dir, tmp_path):
+    """A MAP run is one network; an ensemble's first member is the MAP fit of the same seed, and its
+    members are its draws. Both hold the measures of a point estimate only where they are defined."""
+    base = ["train", "--model", "mlp", "--prior", "normal", "--sizes", "32", "--batch-size", "100", "--iterations",
+            "150", "--learning-rate", "0.01", "--n-train", "5000", "--n-test", "500", "--data-dir", str(mnist_dir),
+            "--out", str(tmp_path), "--no-progress"]
+    assert cli.main(base + ["--method", "map", "--name", "m"]) == 0
+    assert cli.main(base + ["--method", "ensemble", "--members", "3", "--name", "e"]) == 0
+    single, ensemble = store.load_run(tmp_path / "m.nc"), store.load_run(tmp_path / "e.nc")
+    assert single.attrs["method"] == "map" and ensemble.attrs["method"] == "ensemble"
+    assert single.attrs["accuracy_mode"] > 0.8 and ensemble.attrs["accuracy_mode"] > 0.8
+    assert single["members"]["dense_1.W"].shape == (1, 784, 32) and ensemble["members"]["dense_1.W"].shape == (3, 784, 32)
+    np.testing.assert_array_equal(single["members"]["dense_1.W"][0], ensemble["members"]["dense_1.W"][0])
+    assert not single["variational_mean"].data_vars and ensemble["predictions"]["label"].shape == (1, 3, 500)
+    assert set(single["uncertainty"].data_vars) == {"entropy", "least_confidence"}
+    assert "mutual_information" in ensemble["uncertainty"] and "mutual_information" in ensemble["shift_digits"]
+    assert np.isnan(single["shift"]["auroc_shift"].sel(separating="mutual_information")).all()
+    assert single["optimization"]["elbo"][-20:].mean() > single["optimization"]["elbo"][:20].mean()
+
+
+def test_a_point_estimate_of_the_hierarchical_prior_is_refused(mnist_dir, tmp_path, capsys):
+    args = ["train", "--model", "mlp", "--prior", "hierarchical", "--method", "map", "--data-dir", str(mnist_dir),
+            "--out", str(tmp_path)]
+    with pytest.raises(SystemExit):
+        cli.main(args)
+    assert "no useful mode" in capsys.readouterr().err and not list(tmp_path.iterdir())

@@ -28,7 +28,7 @@ def test_names_are_unique_and_the_derived_lists_follow_the_definition():
     assert schema.defaults()["lr_floor"] == 0.0 and schema.defaults()["lr_hold"] == 0.0
     assert math.isnan(schema.defaults()["compile_time_s"])
     details = store.detail_fields()
-    assert details[0] == ("model", "Model") and ("auroc", "AUROC of chi-square") in details and ("method", "Method") in details
+    assert details[0] == ("model", "Model") and ("auroc", "AUROC (chi-square, or entropy)") in details and ("method", "Method") in details
     assert all(label for _, label in details) and "architecture" not in dict(details)
     summary = [f.name for f in store.RunSummary.__dataclass_fields__.values()]
     assert summary == ["name", "path", "model", "prior", "method", "label", "iterations", "accuracy", "final_elbo",

@@ -252,3 +252,31 @@ def test_reading_with_the_defaults_of_older_files(run):
     attrs = store.run_attrs(run, defaults=True)
     assert attrs["lr_floor"] == 0.0 and attrs["model"] == "mlp" and np.isnan(attrs["compile_time_s"])
     assert "lr_floor" not in store.run_attrs(run)
+
+
+@pytest.mark.parametrize("method, n", [("map", 1), ("ensemble", 3)])
+def test_a_point_estimate_holds_its_networks_and_the_measures_defined_for_them(tmp_path, method, n):
+    from core.predict import run_probabilities
+
+    path = store.save_run(synthetic_run("mlp", "normal", n_digits=30, method=method), tmp_path / "p.nc")
+    run = store.load_run(path)
+    assert store.is_point_estimate(run) and run.attrs["members"] == n and run.attrs["n_draws"] == n
+    assert run["members"]["dense_1.W"].dims[0] == "member" and not run["variational_mean"].data_vars
+    assert set(run["uncertainty"].data_vars) == set(uncertainty.defined_measures(n))
+    # the members are the draws: no seed, no sampling
+    p = run_probabilities(run, run["predictions_constant_data"]["image"].values[:4], n_draws=50, seed=1)
+    assert p.shape == (n, 4, 10)
+    np.testing.assert_array_equal(p, run_probabilities(run, run["predictions_constant_data"]["image"].values[:4], seed=2))
+
+
+def test_a_point_estimate_without_its_networks_is_incomplete(tmp_path):
+    run = synthetic_run("mlp", "normal", n_digits=30, method="map")
+    del run["members"]
+    with pytest.raises(RunFileError, match="/members"):
+        store.validate(run)
+
+
+def test_spread_measures_are_not_defined_for_a_single_network():
+    assert uncertainty.defined_measures(1) == ["entropy", "least_confidence"]
+    assert uncertainty.defined_measures(2) == list(uncertainty.MEASURES)
+    np.testing.assert_allclose(uncertainty.least_confidence(np.array([[0.7, 0.2, 0.1], [1.0, 0.0, 0.0]])), [0.3, 0.0])
