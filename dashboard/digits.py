@@ -29,6 +29,7 @@ _DIGIT_CSS = "img.digit { width: 224px; height: 224px; image-rendering: pixelate
 
 def gallery_items(data: RunData, digits: np.ndarray, measure: str) -> list[dict]:
     """The thumbnails of ``digits`` (n,) of a run, for :class:`~dashboard.gallery.DigitGallery`."""
+    measure = data.ranking_measure(measure)
     values = data.measures[measure]
     name = measure_name(measure)
     return [
@@ -48,8 +49,10 @@ def gallery_status(data: RunData, compared: RunData | None, digits: np.ndarray, 
     the page, and how the compared run does on the same digits."""
     what = "misclassified digits" if cell is None else f"digits of true class {cell[0]} predicted as {cell[1]}"
     order = "least" if reverse else "most"
-    line = (f"**{len(digits):,} {what}**, {order} uncertain first by {measure_name(measure).lower()}; "
-            f"page {page + 1} of {page_count}. Caption: true → predicted.")
+    ranked = data.ranking_measure(measure)
+    line = (f"**{len(digits):,} {what}**, {order} uncertain first by {measure_name(ranked).lower()}"
+            + (f" ({measure_name(measure).lower()} is not defined for {literal(data.name)})" if ranked != measure else "")
+            + f"; page {page + 1} of {page_count}. Caption: true → predicted.")
     if compared is not None:
         reason = rundata.different_digits(data, compared)
         if reason is None:
@@ -63,9 +66,11 @@ def inspector_text(data: RunData, compared: RunData | None, digit: int, measure:
     and in the compared run when both runs were tested on the same digits (else why not)."""
 
     def verdict(d: RunData) -> str:
-        return (f"predicted **{d.predicted[digit]}** (mode of {d.n_draws} draws, "
+        draws = f"mode of {d.n_draws} draws" if d.n_draws > 1 else "one network"
+        m = d.ranking_measure(measure)
+        return (f"predicted **{d.predicted[digit]}** ({draws}, "
                 f"{'correct' if d.correct[digit] else 'misclassified'}); "
-                f"{measure_name(measure).lower()} = {d.measures[measure][digit]:.3g}")
+                f"{measure_name(m).lower()} = {d.measures[m][digit]:.3g}")
 
     text = f"### Test digit {digit}\nTrue **{data.true[digit]}**; {literal(data.name)}: {verdict(data)}.\n\n"
     if compared is not None:

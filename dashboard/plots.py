@@ -197,20 +197,26 @@ _WEIGHT_PARTS = (
 )
 
 
-def weight_histograms(summaries: dict[str, stats.WeightSummary], name: str) -> hv.Layout:
+def weight_histograms(summaries: dict[str, stats.WeightSummary], name: str, spread: Sequence[str] | None = None) -> hv.Layout:
     """Distributions of tensor ``name``'s posterior means, sds and signal-to-noise ratios |mean| / sd
     (as log10: it spans decades), from histograms computed over all its weights.
 
     summaries : run name -> that run's :class:`~dashboard.stats.WeightSummary` of the tensor. One run:
     counts, on integer ticks. Several: each run's density (the runs' bins and sizes differ), overlaid.
+    spread : the runs whose sds are drawn (default all); a MAP fit's are zero, and it has means only.
     """
     single = len(summaries) == 1
     y = hv.Dimension("count", label="Number of weights") if single else hv.Dimension("density", label="Density")
     plots = []
     for key, title, what in _WEIGHT_PARTS:
+        shown = {run: s for run, s in summaries.items() if key == "mean" or spread is None or run in spread}
+        if not shown:
+            continue
         x = hv.Dimension(key, label=f"{what} of {name}")
         bars = []
         for (run, summary), color in zip(summaries.items(), RUN_COLORS):
+            if run not in shown:
+                continue
             hist = getattr(summary, key)
             heights = hist.counts if single else hist.density()
             color = (BLUE, ORANGE, GREY)[len(plots)] if single else color

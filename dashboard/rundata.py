@@ -93,6 +93,35 @@ class RunData:
     def hierarchical(self) -> bool:
         return bool(self.hyperpriors)
 
+    @property
+    def method(self) -> str:
+        """``advi``, ``map`` or ``ensemble`` (core/schema.py)."""
+        return str(self.attrs.get("method", "advi"))
+
+    @property
+    def point_estimate(self) -> bool:
+        """Networks (a MAP fit, a deep ensemble) rather than a posterior approximation."""
+        return self.method in store.POINT_METHODS
+
+    @property
+    def objective(self) -> str:
+        """What ``elbo`` holds: the ELBO of an approximation, or a point estimate's log posterior density."""
+        return "log posterior" if self.point_estimate else "ELBO"
+
+    def ranking_measure(self, measure: str) -> str:
+        """``measure`` if the run has it, else the predictive entropy, which every run has."""
+        return measure if measure in self.measures else "entropy"
+
+    def measure_absent(self, measure: str) -> str:
+        """Why the run has no ``measure`` (a sentence), or "" when it has it."""
+        if measure in self.measures:
+            return ""
+        if measure in uncertainty.SPREAD_MEASURES and self.n_draws == 1:
+            return (f"{uncertainty.MEASURES[measure]} is not defined for {self.name}: a single network "
+                    f"({self.method.upper()}) has no spread between draws. Its entropy and least confidence are.")
+        return (f"{uncertainty.MEASURES[measure]} is not stored in {self.name}: the file was written before this "
+                "measure existed (`bnn evaluate` on it adds it).")
+
     def layer_tensors(self, layer: str) -> tuple[str, ...]:
         """The names of the weight tensors of ``layer`` (``dense_1.W``, ``dense_1.b``); () if it has no such layer."""
         return tuple(name for name in self.tensors if name.split(".")[0] == layer)
@@ -107,7 +136,8 @@ def _derive(path: Path, mtime_ns: int, run: xr.DataTree) -> RunData:
     true = run["predictions_constant_data"]["true_label"].values.astype(np.int64)
     predicted = uncertainty.mode_label(labels)
     stored = run["uncertainty"]
-    measures = {name: stored[name].values for name in uncertainty.MEASURES}
+    # the measures the run defines (a single network has no spread between draws), in MEASURES' order
+    measures = {name: stored[name].values for name in uncertainty.MEASURES if name in stored.data_vars}
     posterior = run["posterior"]
     return RunData(
         name=path.stem,
@@ -130,7 +160,7 @@ def _derive(path: Path, mtime_ns: int, run: xr.DataTree) -> RunData:
         predicted=predicted,
         correct=predicted == true,
         measures=measures,
-        auroc={name: float(stored[name].attrs["auroc"]) for name in uncertainty.MEASURES},
+        auroc={name: float(stored[name].attrs["auroc"]) for name in measures},
         reliability=calibration.reliability(predictions["probability"].values, true),
         calibration=calibration.calibration_summary(predictions["probability"].values, true),
         shift=run["shift"].to_dataset(),
@@ -196,7 +226,8 @@ def list_runs(folder: Path) -> list[store.RunSummary]:
 def gallery_order(
     data: RunData, measure: str, reverse: bool = False, cell: tuple[int, int] | None = None
 ) -> np.ndarray:
-    """Digits for the gallery, most uncertain under ``measure`` first (least uncertain first if ``reverse``).
+    """Digits for the gallery, most uncertain under ``measure`` (:meth:`RunData.ranking_measure`) first
+    (least uncertain first if ``reverse``).
 
     Without ``cell`` these are the misclassified digits; with ``cell = (true, predicted)`` the
     digits of that confusion-matrix cell (right or wrong). Ties keep digit order. Returns (n,) indices.
@@ -205,7 +236,7 @@ def gallery_order(
         digits = np.flatnonzero(~data.correct)
     else:
         digits = np.flatnonzero((data.true == cell[0]) & (data.predicted == cell[1]))
-    values = data.measures[measure][digits]
+    values = data.measures[data.ranking_measure(measure)][digits]
     order = np.argsort(values if reverse else -values, kind="stable")
     return digits[order]
 
@@ -245,7 +276,11 @@ def weight_summary(data: RunData, name: str) -> stats.WeightSummary:
     """Histograms of all the weights of tensor ``name`` (``dense_1.W``) of a loaded run, and a sample for a
     scatter plot (see :func:`dashboard.stats.weight_summary`). Computed the first time a session asks,
     then shared: 1.3 million weights take a fraction of a second once, and their histograms a few
-    hundred numbers."""
+    hundred numbers. A point-estimate run's are its networks' values: their mean over the members and
+    their sd across them (zero for a MAP fit, one network)."""
+    if data.point_estimate:
+        values = data.run["members"][name].values
+        return stats.weight_summary(values.mean(axis=0), values.std(axis=0))
     return stats.weight_summary(data.run["variational_mean"][name].values, data.run["variational_sd"][name].values)
 
 

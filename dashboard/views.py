@@ -64,6 +64,7 @@ class CSS:
     CONFUSION_COMPARED = "confusion-compared"
     ACCURACY_SUMMARY = "accuracy-summary"
     UNCERTAINTY_SUMMARY = "uncertainty-summary"
+    MEASURE_ABSENT = "measure-absent"  # why a run has no value of the chosen measure
     GALLERY_STATUS = "gallery-status"
     INSPECTOR = "inspector"
     INSPECTOR_TITLE = "inspector-title"
@@ -185,9 +186,20 @@ def _nonfinite_note(data: RunData) -> str:
 def _elbo_line(data: RunData) -> str:
     attrs = data.attrs
     change = tables.detail("elbo_change", attrs["elbo_change"]) if "elbo_change" in attrs else tables.MISSING
-    return (f"- **{literal(data.name)}**: final ELBO (mean of the last 5 % of iterations) "
+    return (f"- **{literal(data.name)}**: final {data.objective} (mean of the last 5 % of iterations) "
             f"**{tables.number(attrs.get('final_elbo', np.nan), ',.1f')}** nats; relative change from the 5 % "
             f"before: **{literal(change)}**")
+
+
+def _point_estimate_note(data: RunData) -> str:
+    """For a MAP fit or an ensemble, what its curve is instead of an ELBO; else ""."""
+    if not data.point_estimate:
+        return ""
+    whose = "its members' mean " if data.method == "ensemble" else ""
+    return (f"\n\n**{literal(data.name)}** is a point estimate ({literal(data.method)}): its curve is {whose}log "
+            "posterior density (the prior's log density plus the scaled log likelihood, what its fit ascends), not "
+            "an ELBO. It has no entropy term and does not compare with an ELBO; it can be positive, where the "
+            "log axis of −ELBO has no place for it.")
 
 
 def _scales_note(data: RunData, compared: RunData, ratio: float) -> str:
@@ -214,7 +226,8 @@ def elbo_panel(data: RunData, compared: RunData | None, window: int, start: int,
         why = f", where −ELBO first comes within {stats.SETTLED_FACTOR:g}× its final value"
     where = (f"From iteration {start:,}{why}: drag *Start at iteration* to 1 for the whole history, or further to "
              "zoom into the tail (the post plots from iteration 10,000 on).")
-    text = "\n".join(_elbo_line(d) for d in runs) + f"\n\n{where}" + "".join(_nonfinite_note(d) for d in runs)
+    text = ("\n".join(_elbo_line(d) for d in runs) + f"\n\n{where}" + "".join(_nonfinite_note(d) for d in runs)
+            + "".join(_point_estimate_note(d) for d in runs))
     parts = [pn.pane.Markdown(text, css_classes=[CSS.ELBO_SUMMARY], sizing_mode="stretch_width")]
     ratio = stats.scale_ratio(data.elbo.values, compared.elbo.values) if compared is not None else np.nan
     if ratio > SCALE_RATIO:
@@ -253,6 +266,8 @@ def fixed_prior_note(data: RunData) -> str | None:
     return (
         f"**{literal(data.name)}**: this run's prior is **{literal(prior)}**{f' ({form})' if form else ''} with fixed "
         f"parameters: {values or 'none recorded'}. There is no hyperprior: nothing to show here."
+        + (f" It is a point estimate ({literal(data.method)}): nothing is drawn from a posterior, of the weights "
+           "or of a prior's scale." if data.point_estimate else "")
     )
 
 
@@ -308,6 +323,16 @@ def weights_panel(data: RunData, compared: RunData | None, layer: str) -> pn.vie
     all its weights (:func:`dashboard.rundata.weight_summary`); two runs overlaid as densities."""
     runs = _runs(data, compared)
     parts = _missing_layer(runs, layer)
+    single = [d for d in runs if d.point_estimate and d.n_draws == 1]
+    parts += [pn.pane.Alert(
+        f"{literal(d.name)} is one network ({literal(d.method)}): its weights have values, no posterior sd. Its "
+        "values are drawn as the means; the sds, the signal-to-noise ratios and the scatter do not apply.",
+        alert_type="info", sizing_mode="stretch_width") for d in single]
+    ensembles = [d for d in runs if d.point_estimate and d.n_draws > 1]
+    parts += [pn.pane.Alert(
+        f"{literal(d.name)} is an ensemble of {d.n_draws} networks: its means and sds are those of each weight "
+        "across its networks.", alert_type="info", sizing_mode="stretch_width") for d in ensembles]
+    spread = [d.name for d in runs if d not in single]
     for name in dict.fromkeys(t for d in runs for t in d.layer_tensors(layer)):
         summaries = {d.name: rundata.weight_summary(d, name) for d in runs if name in d.tensors}
         if len(summaries) == 1:
@@ -315,9 +340,10 @@ def weights_panel(data: RunData, compared: RunData | None, layer: str) -> pn.vie
         else:
             sizes = ", ".join(f"{s.size:,} weights in {literal(run)}" for run, s in summaries.items())
         parts.append(pn.pane.Markdown(f"### {literal(name)}: {sizes}"))
-        parts.append(_plot(plots.weight_histograms(summaries, name)))
-        if name.endswith(".W"):
-            parts.append(_plot(plots.weight_scatter(summaries, name)))
+        parts.append(_plot(plots.weight_histograms(summaries, name, spread)))
+        scattered = {run: s for run, s in summaries.items() if run in spread}
+        if name.endswith(".W") and scattered:
+            parts.append(_plot(plots.weight_scatter(scattered, name)))
     return pn.Column(*parts, sizing_mode="stretch_width")
 
 
@@ -364,7 +390,13 @@ def accuracy_panel(data: RunData, compared: RunData | None,
 def uncertainty_panel(data: RunData, compared: RunData | None, measure: str) -> pn.viewable.Viewable:
     """The measure's distribution for correct and misclassified digits (each run's, side by side, on one
     range), its AUROC for telling them apart, and the referral curves (overlaid)."""
-    runs = _runs(data, compared)
+    absent = [pn.pane.Alert(literal(why), alert_type="info", sizing_mode="stretch_width",
+                            css_classes=[CSS.MEASURE_ABSENT])
+              for d in _runs(data, compared) if (why := d.measure_absent(measure))]
+    runs = [d for d in _runs(data, compared) if measure in d.measures]
+    if not runs:
+        return pn.Column(*absent, sizing_mode="stretch_width")
+    compared = runs[1] if len(runs) > 1 else None
     aurocs = ", ".join(f"{literal(d.name)}: **{tables.number(d.auroc[measure], '.3f')}**" for d in runs)
     header = pn.pane.Markdown(
         f"### {literal(MEASURES[measure])}\nAUROC for telling misclassified from correct digits by this measure "
@@ -381,8 +413,10 @@ def uncertainty_panel(data: RunData, compared: RunData | None, measure: str) -> 
     ]
     referral = _plot(plots.referral_plot({d.name: referral_curve(d.measures[measure], d.correct) for d in runs}))
     if compared is None:
-        return pn.Column(header, pn.Row(*histograms, referral, sizing_mode="stretch_width"), sizing_mode="stretch_width")
-    return pn.Column(header, pn.Row(*histograms, sizing_mode="stretch_width"), referral, sizing_mode="stretch_width")
+        return pn.Column(*absent, header, pn.Row(*histograms, referral, sizing_mode="stretch_width"),
+                         sizing_mode="stretch_width")
+    return pn.Column(*absent, header, pn.Row(*histograms, sizing_mode="stretch_width"), referral,
+                     sizing_mode="stretch_width")
 
 
 # --- pages without runs -------------------------------------------------------------------------
