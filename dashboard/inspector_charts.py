@@ -8,7 +8,7 @@ No Panel here either: :mod:`dashboard.digits` puts the figures in panes.
 
 Both charts show one run, or two side by side within each class (the chosen run's left, in blue;
 the compared run's right, in orange). The true class is a shaded column whose tick reads "true",
-so it shows even when no draw votes for it.
+so it shows even when no draw votes for it; a digit without a true class (a drawing) has neither.
 """
 
 from __future__ import annotations
@@ -75,8 +75,11 @@ def spread_columns(probabilities: Sequence[np.ndarray], names: Sequence[str]) ->
     return columns
 
 
-def true_columns(true_label: int) -> dict[str, list]:
-    """The shaded column of the true class: one bar as tall as the chart (the y range is its height)."""
+def true_columns(true_label: int | None) -> dict[str, list]:
+    """The shaded column of the true class: one bar as tall as the chart (the y range is its height);
+    none when the digit has no true class (``None``)."""
+    if true_label is None:
+        return {"x": [], "top": []}
     return {"x": [float(true_label)], "top": [1e9]}
 
 
@@ -94,14 +97,14 @@ class _DigitChart:
             axis.axis_label_text_font_size = FONTS["labels"]
             axis.major_label_text_font_size = FONTS["xticks"]
         fig.xgrid.grid_line_color = None
-        self.truth = ColumnDataSource(true_columns(-1))
+        self.truth = ColumnDataSource(true_columns(None))
         fig.vbar(x="x", top="top", width=0.96, source=self.truth, fill_color=GREEN, fill_alpha=0.15,
                  line_color=GREEN, line_dash="dashed", line_width=1.5)
         self.figure = fig
 
-    def _mark_true(self, true_label: int) -> None:
+    def _mark_true(self, true_label: int | None) -> None:
         self.truth.data = true_columns(true_label)
-        self.figure.xaxis.major_label_overrides = {true_label: f"{true_label} true"}
+        self.figure.xaxis.major_label_overrides = {} if true_label is None else {true_label: f"{true_label} true"}
 
 
 class VoteChart(_DigitChart):
@@ -117,8 +120,9 @@ class VoteChart(_DigitChart):
         self.figure.add_layout(self.legend, "above")
         self.figure.add_tools(HoverTool(tooltips=[("run", "@run"), ("class", "@class"), ("draws", "@draws")]))
 
-    def show(self, labels: Sequence[np.ndarray], true_label: int, names: Sequence[str]) -> None:
-        """Show one digit's votes: labels, one (draw,) array per run (see :func:`vote_columns`)."""
+    def show(self, labels: Sequence[np.ndarray], true_label: int | None, names: Sequence[str]) -> None:
+        """Show one digit's votes: labels, one (draw,) array per run (see :func:`vote_columns`); its true
+        class, or None."""
         self.source.data = vote_columns(labels, names)
         self.bars.glyph.width = 0.8 if len(labels) == 1 else 0.38
         self.legend.visible = len(labels) > 1
@@ -139,8 +143,8 @@ class SpreadChart(_DigitChart):
         self.figure.add_tools(HoverTool(tooltips=[("run", "@run"), ("", "@part"), ("from", "@y0{0.000}"),
                                                   ("to", "@y1{0.000}")]))
 
-    def show(self, probabilities: Sequence[np.ndarray], true_label: int, names: Sequence[str]) -> None:
-        """Show one digit's spread: probabilities, one (draw, class) array per run."""
+    def show(self, probabilities: Sequence[np.ndarray], true_label: int | None, names: Sequence[str]) -> None:
+        """Show one digit's spread: probabilities, one (draw, class) array per run; its true class, or None."""
         self.source.data = spread_columns(probabilities, names)
         self._mark_true(true_label)
         self.figure.title.text = f"Class probabilities over {len(probabilities[0])} draws"
