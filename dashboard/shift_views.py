@@ -100,9 +100,9 @@ def foreign_table(runs: list[RunData]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _foreign_gallery(data: RunData, foreign: str, measure: str) -> DigitGallery:
+def _foreign_gallery(data: RunData, foreign: str, measure: str, open_foreign=None) -> DigitGallery:
     """The sampled digits of a foreign set, most uncertain first; the caption is the character and the
-    draws' modal label, the tooltip their votes."""
+    draws' modal label, the tooltip their votes. A click calls ``open_foreign(sample index)``, if given."""
     sample = data.shift_sample
     picked = np.flatnonzero(sample.set.values == foreign)
     values = data.shift_digits[measure].values[sample.foreign_digit.values[picked]]
@@ -119,13 +119,21 @@ def _foreign_gallery(data: RunData, foreign: str, measure: str) -> DigitGallery:
             "title": f"{character}: votes {votes}; {measure_name(measure)} "
                      f"{float(data.shift_digits[measure].values[sample.foreign_digit.values[index]]):.3g}",
         })
-    return DigitGallery(items=items, selected=-1, sizing_mode="stretch_width")
+    gallery = DigitGallery(items=items, selected=-1, sizing_mode="stretch_width")
+    if open_foreign is not None:
+        def clicked(event) -> None:
+            if event.new >= 0:
+                open_foreign(event.new)
+                gallery.selected = -1  # a second click on the same digit opens it again
+
+        gallery.param.watch(clicked, "selected")
+    return gallery
 
 
-def shift_panel(data: RunData, compared: RunData | None, measure: str) -> pn.viewable.Viewable:
+def shift_panel(data: RunData, compared: RunData | None, measure: str, open_foreign=None) -> pn.viewable.Viewable:
     """Accuracy, ECE and the chosen measure against rotation and against translation (both runs when
     comparing); for each foreign set, the measure's histogram against clean digits, the AUROCs and the
-    set's most uncertain digits."""
+    set's most uncertain digits, a click on one calling ``open_foreign(its sample index)`` if given."""
     runs = _runs(data, compared)
     summaries = {d.name: d.shift for d in runs}
     label = MEASURES[measure]
@@ -151,7 +159,7 @@ def shift_panel(data: RunData, compared: RunData | None, measure: str) -> pn.vie
         "preprocessing (the ink scaled into 20x20, its centre of mass at the centre). AUROC: how well the "
         f"measure tells them from the clean test digits (0.5 = chance). Histograms: {literal(measure_name(shifted))} "
         f"of {literal(data.name)}; galleries: its most uncertain sampled digits by {literal(measure_name(measure))} "
-        "(caption: the character → the draws' modal label).",
+        "(caption: the character → the draws' modal label; click one to probe it).",
         sizing_mode="stretch_width",
     )
     foreign = pn.Column(
@@ -159,7 +167,7 @@ def shift_panel(data: RunData, compared: RunData | None, measure: str) -> pn.vie
             pn.Column(
                 pn.pane.Markdown(f"#### {FOREIGN[key]}"),
                 pn.Row(_plot(shift_plots.foreign_histograms(data.shift_digits, key, shifted, MEASURES[shifted])),
-                       _foreign_gallery(data, key, measure), sizing_mode="stretch_width"),
+                       _foreign_gallery(data, key, measure, open_foreign), sizing_mode="stretch_width"),
                 sizing_mode="stretch_width",
             )
             for key in FOREIGN
