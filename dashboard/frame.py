@@ -2,8 +2,8 @@
 
 Each tab is a column of controls (widgets of the :class:`~dashboard.state.RunBrowser`'s parameters)
 and lazy views: :class:`~dashboard.lazy.CachedView` objects of the view functions of
-:mod:`dashboard.views`, each given the browser parameters it shows, and the Digits tab's
-:mod:`dashboard.digits`. Only the open tab's views are built or updated; a tab opened before is still
+:mod:`dashboard.views`, each given the browser parameters it shows, the Digits tab's
+:mod:`dashboard.digits` and the Probe tab's :mod:`dashboard.probe`. Only the open tab's views are built or updated; a tab opened before is still
 in the page, out of its layout, and shows again with no work on the server (:class:`Tabs`).
 """
 
@@ -18,6 +18,7 @@ from panel.viewable import Viewer
 from . import shift_views, views
 from .digits import Gallery, Inspector
 from .lazy import HIDDEN, SHOWN, CachedView, LazyView
+from .probe import Probe
 from .state import TABS, RunBrowser
 from .text import literal
 from .views import CSS
@@ -54,6 +55,9 @@ def tab_contents(browser: RunBrowser, tab: str) -> tuple[list[pn.viewable.Viewab
             pn.Column(inspector, width=430, css_classes=[CSS.INSPECTOR]),
             sizing_mode="stretch_width",
         )], [gallery, inspector]
+    if tab == "probe":
+        probe = Probe(b)
+        return [probe], [probe]
     if tab == "runs":
         comparison_controls = _elbo_controls(b)
         comparison_controls.visible = b.compared is not None
@@ -73,7 +77,8 @@ def tab_contents(browser: RunBrowser, tab: str) -> tuple[list[pn.viewable.Viewab
                                         functools.partial(views.accuracy_panel, select_cell=b.select_cell)),
             "uncertainty": lambda: _cached(b, ("data", "compared", "measure"), views.uncertainty_panel),
             "calibration": lambda: _cached(b, ("data", "compared"), shift_views.calibration_panel),
-            "shift": lambda: _cached(b, ("data", "compared", "measure"), shift_views.shift_panel),
+            "shift": lambda: _cached(b, ("data", "compared", "measure"),
+                                     functools.partial(shift_views.shift_panel, open_foreign=b.probe_foreign)),
         }[tab]()
     return parts, [part for part in parts if isinstance(part, LazyView)]
 

@@ -5,12 +5,15 @@ settings) and, as parameters the views depend on, the data they show: ``data`` (
 and ``compared`` (the comparison run, or None). Both are loaded by the browser's own watchers when
 ``run`` or ``compare`` changes, in the same update as the settings that follow a run (its layers,
 first digit, ELBO start), so a view sees them change together and is built once per change. Heavy
-data comes from :mod:`dashboard.rundata`, shared by all sessions.
+data comes from :mod:`dashboard.rundata`, shared by all sessions. The Probe tab's start and transform
+are settings like the others; its drawing and upload (``drawn``, ``uploaded``) are the session's
+data, never in the URL.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from core.store import RunFileError, RunSummary
 from core.uncertainty import MEASURES
 
 from . import rundata, stats
+from .probe_images import SOURCES, TRANSFORM_KEYS, Transform, Upload, foreign_count
 from .rundata import RunData
 
 __all__ = ["NO_COMPARE", "PAGE_SIZE", "TABS", "URL_PARAMETERS", "RunBrowser"]
@@ -35,6 +39,7 @@ TABS = {
     "calibration": "Calibration",
     "shift": "Shift",
     "digits": "Digits",
+    "probe": "Probe",
 }
 """Tab key (as in the URL) -> tab title, in display order."""
 
@@ -42,9 +47,10 @@ NO_COMPARE = ""
 PAGE_SIZE = 40
 URL_PARAMETERS = (
     "run", "compare", "tab", "measure", "layer", "window", "start", "log_scale", "cell", "reverse", "page", "digit",
+    "probe", "probe_digit", *TRANSFORM_KEYS,
 )
 """Parameters kept in the URL's query string, under the same names, in the order a query is applied
-(a run resets what follows it; a filter resets the page)."""
+(a run resets what follows it; a filter resets the page; the probe's source comes before its digit)."""
 
 _BOOLEANS = {"true": True, "false": False}
 
@@ -54,6 +60,23 @@ def _integer(value: str, lo: int, hi: int) -> int | None:
     if value.isascii() and value.isdigit() and lo <= int(value) <= hi:
         return int(value)
     return None
+
+
+def _signed_integer(value: str, lo: int, hi: int) -> int | None:
+    """``value`` as a decimal integer in [lo, hi] with an optional leading ``-``, else None."""
+    if re.fullmatch(r"-?[0-9]{1,6}", value) and lo <= int(value) <= hi:
+        return int(value)
+    return None
+
+
+def _decimal(value: str, lo: float, hi: float) -> float | None:
+    """``value`` as a plain decimal number (``0.25``: no sign, exponent or spaces) in [lo, hi], else None."""
+    if re.fullmatch(r"[0-9]{1,4}(\.[0-9]{1,4})?", value) and lo <= float(value) <= hi:
+        return float(value)
+    return None
+
+
+_IDENTITY = Transform()  # the probe's transform that changes nothing: its settings' defaults
 
 
 class RunBrowser(param.Parameterized):
@@ -77,6 +100,22 @@ class RunBrowser(param.Parameterized):
     page = param.Integer(default=0, bounds=(0, None), doc="Gallery page, from 0 (the URL counts from 1)")
     cell = param.Tuple(default=None, allow_None=True, length=2, doc="(true, predicted) filter of the gallery")
     notice = param.String(default="", doc="Message for the person, e.g. about a rejected URL value")
+
+    # the Probe tab: where its digit starts, and the transform (probe_images.Transform) applied to it
+    probe = param.Selector(default="test", objects={name: key for key, name in SOURCES.items()}, label="Start from")
+    probe_digit = param.Integer(default=0, bounds=(0, None), doc="The probe's test digit or foreign digit (index)")
+    thicken = param.Integer(default=_IDENTITY.thicken, bounds=(-3, 3), label="Thicken (px; − thins)")
+    rotate = param.Integer(default=_IDENTITY.rotate, bounds=(-180, 180), label="Rotate (degrees)")
+    shift_x = param.Integer(default=_IDENTITY.shift_x, bounds=(-14, 14), label="Shift x (px right)")
+    shift_y = param.Integer(default=_IDENTITY.shift_y, bounds=(-14, 14), label="Shift y (px down)")
+    blur = param.Number(default=_IDENTITY.blur, bounds=(0.0, 3.0), step=0.1, label="Blur sigma (px)")
+    erase_x = param.Integer(default=_IDENTITY.erase_x, bounds=(0, 27), label="Erase at column")
+    erase_y = param.Integer(default=_IDENTITY.erase_y, bounds=(0, 27), label="Erase at row")
+    erase_size = param.Integer(default=_IDENTITY.erase_size, bounds=(0, 28), label="Erase square (px)")
+    noise = param.Number(default=_IDENTITY.noise, bounds=(0.0, 1.0), step=0.05, label="Noise sd (of 0 to 1)")
+    drawn = param.Array(default=None, allow_None=True,
+                        doc="The session's drawing as the network takes it, (28, 28) uint8; not in the URL")
+    uploaded = param.ClassSelector(class_=Upload, allow_None=True, doc="The session's decoded upload; not in the URL")
 
     summaries = param.ClassSelector(class_=tuple, default=(), constant=True,
                                     doc="The folder's listing (RunSummary objects): usable runs and unusable files")
@@ -145,6 +184,7 @@ class RunBrowser(param.Parameterized):
                 compared=self.compared if keep_compare else None,
                 layer=data.layers[0],
                 digit=int(ranked[0]) if len(ranked) else 0,
+                probe_digit=self.probe_digit if self.probe_digit < self._probe_digits(data, self.probe) else 0,
                 start=min(stats.elbo_settled_start(data.elbo.values), self.param.start.bounds[1]),
                 cell=None,
                 page=0,
@@ -199,6 +239,37 @@ class RunBrowser(param.Parameterized):
         self.digit = digit
         return ""
 
+    # --- probe -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _probe_digits(data: RunData, source: str) -> int:
+        """How many digits the probe's ``source`` numbers in ``data``: test digits, foreign digits, or none."""
+        return {"test": data.n_digits, "foreign": foreign_count(data)}.get(source, 0)
+
+    def transform(self) -> Transform:
+        """The probe's transform, from the session's settings."""
+        return Transform(**{key: getattr(self, key) for key in TRANSFORM_KEYS})
+
+    def reset_transform(self) -> None:
+        """Set every transform setting back to the one that changes nothing."""
+        self.param.update({key: getattr(_IDENTITY, key) for key in TRANSFORM_KEYS})
+
+    def select_probe(self, source: str, digit: int) -> str:
+        """Probe test digit or foreign digit ``digit`` (``source`` "test" or "foreign") if the run has it;
+        else keep the current one and return why not ("" if done)."""
+        count = self._probe_digits(self.data, source)
+        if not 0 <= digit < count:
+            what = "test digit" if source == "test" else "foreign digit"
+            return (f"There is no {what} {digit}: this run's are numbered 0 to {count - 1:,}. "
+                    f"Still showing {what} {self.probe_digit}." if count else f"This run has no {what}s.")
+        self.param.update(probe=source, probe_digit=digit)
+        return ""
+
+    def probe_foreign(self, digit: int) -> None:
+        """Open foreign digit ``digit`` (its index in the run's ``shift_sample``) in the Probe tab."""
+        if self.select_probe("foreign", int(digit)) == "":
+            self.tab = "probe"
+
     # --- URL -----------------------------------------------------------------------------------
 
     def apply_query(self, query: Mapping[str, str]) -> list[str]:
@@ -207,8 +278,12 @@ class RunBrowser(param.Parameterized):
         Applied in the order of :data:`URL_PARAMETERS`. The run must be a listed usable run, compare
         one too (or empty); tab, measure and layer known keys; window, start, page and digit plain
         integers in range (page counted from 1); log_scale and reverse ``true`` or ``false``; cell
-        ``true,predicted`` classes. Rejected values leave the current value. An absent ``compare`` or
-        ``cell`` means none: a URL without them shows no comparison and no filter.
+        ``true,predicted`` classes; probe a source of :data:`~dashboard.probe_images.SOURCES` (a
+        drawing or an upload only if this session holds one: they are not in the URL), probe_digit an
+        index of that source's digits, the transform's settings numbers in their sliders' ranges.
+        Rejected values leave the current value. An absent ``compare`` or ``cell`` means none, and an
+        absent probe setting its default: a URL without them shows no comparison, no filter, and test
+        digit 0 unchanged in the probe.
         """
         notices = []
 
@@ -234,14 +309,40 @@ class RunBrowser(param.Parameterized):
             "start": self.param.start.bounds,
             "digit": (0, self.data.n_digits - 1),
         }
-        settings = {"compare": NO_COMPARE, "cell": None}  # absent means none
+        defaults = {key: getattr(_IDENTITY, key) for key in TRANSFORM_KEYS}
+        settings = {"compare": NO_COMPARE, "cell": None, "probe": "test", "probe_digit": 0, **defaults}  # absent
         for key in URL_PARAMETERS[1:]:
             value = query.get(key)
             if value is None:
                 if key in settings:
                     setattr(self, key, settings[key])
                 continue
-            if key in choices:
+            if key == "probe":
+                held = {"drawing": self.drawn, "upload": self.uploaded}
+                if value not in SOURCES:
+                    reject(key, value, f"choose one of {', '.join(SOURCES)}")
+                elif value in held and held[value] is None:
+                    reject(key, value, f"a {'drawing' if value == 'drawing' else 'file uploaded'} in another "
+                                       "session is not in the URL: draw the digit or upload the file again")
+                else:
+                    self.probe = value
+            elif key == "probe_digit":
+                if self.probe in ("test", "foreign"):  # the others number no digits: no index to apply
+                    last = self._probe_digits(self.data, self.probe) - 1
+                    number = _integer(value, 0, last)
+                    if number is None:
+                        reject(key, value, f"not a whole number between 0 and {last}")
+                    else:
+                        self.probe_digit = number
+            elif key in defaults:
+                bounds = self.param[key].bounds
+                number = (_decimal(value, *bounds) if isinstance(defaults[key], float) else
+                          _signed_integer(value, *bounds))
+                if number is None:
+                    reject(key, value, f"not a number between {bounds[0]:g} and {bounds[1]:g}")
+                else:
+                    setattr(self, key, number)
+            elif key in choices:
                 if value in choices[key]:
                     setattr(self, key, value)
                 else:
@@ -277,7 +378,7 @@ class RunBrowser(param.Parameterized):
 
     def query(self) -> dict[str, str]:
         """The URL parameters of the current view as strings, in :data:`URL_PARAMETERS` order; no
-        comparison and no filter are left out."""
+        comparison, no filter and the probe's settings at their defaults are left out."""
         values = {
             "run": self.run,
             "compare": self.compare,
@@ -291,5 +392,13 @@ class RunBrowser(param.Parameterized):
             "reverse": str(self.reverse).lower(),
             "page": str(self.page + 1),
             "digit": str(self.digit),
+            "probe": self.probe,
+            "probe_digit": str(self.probe_digit) if self.probe in ("test", "foreign") else None,
+            **{key: f"{getattr(self, key):g}" for key in TRANSFORM_KEYS},
         }
+        # the probe's settings only where they differ from their defaults: most views have none
+        for key in ("probe", "probe_digit", *TRANSFORM_KEYS):
+            default = self.param[key].default
+            if values[key] == (default if isinstance(default, str) else f"{default:g}"):
+                values[key] = None
         return {key: value for key, value in values.items() if value not in (None, "")}

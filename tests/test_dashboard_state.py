@@ -18,6 +18,7 @@ from core import store
 from core.synthetic import synthetic_run
 from core.uncertainty import MEASURES
 from dashboard import rundata, stats
+from dashboard.probe_images import TRANSFORM_KEYS
 from dashboard.state import PAGE_SIZE, URL_PARAMETERS, RunBrowser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -274,7 +275,8 @@ def test_url_applies_valid_values_in_order(browser):
         "measure": "entropy",
         "compare": "a-mlp-hier",
     }
-    assert list(query) == [k for k in URL_PARAMETERS if k != "cell"]
+    probe = ("probe", "probe_digit", *TRANSFORM_KEYS)  # the probe's settings at their defaults are left out
+    assert list(query) == [k for k in URL_PARAMETERS if k != "cell" and k not in probe]
 
 
 def test_inspector_probabilities_are_cached_draws_per_class(browser):
