@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 import panel as pn
 
+from core.shift import SEPARATING
 from core.uncertainty import MEASURES, vote_counts
 
-from . import shift_plots
+from . import shift_plots, tables
 from .gallery import DigitGallery, digit_uri
 from .rundata import RunData
 from .text import literal
@@ -94,8 +95,8 @@ def foreign_table(runs: list[RunData]) -> pd.DataFrame:
                 "Set": name,
                 "Digits": f"{int(row.n_digits):,}",
                 "Accuracy": "–" if np.isnan(accuracy) else f"{100 * accuracy:.1f}%",
-                "AUROC, entropy": f"{float(row.auroc_shift.sel(separating='entropy')):.3f}",
-                "AUROC, mutual information": f"{float(row.auroc_shift.sel(separating='mutual_information')):.3f}",
+                **{f"AUROC, {measure_name(m).lower()}": tables.number(float(row.auroc_shift.sel(separating=m)), ".3f")
+                   for m in SEPARATING},
             })
     return pd.DataFrame(rows)
 
@@ -104,6 +105,7 @@ def _foreign_gallery(data: RunData, foreign: str, measure: str, open_foreign=Non
     """The sampled digits of a foreign set, most uncertain first; the caption is the character and the
     draws' modal label, the tooltip their votes. A click calls ``open_foreign(sample index)``, if given."""
     sample = data.shift_sample
+    measure = data.ranking_measure(measure)
     picked = np.flatnonzero(sample.set.values == foreign)
     values = data.shift_digits[measure].values[sample.foreign_digit.values[picked]]
     order = picked[np.argsort(-values, kind="stable")][:GALLERY_SIZE]
@@ -136,8 +138,11 @@ def shift_panel(data: RunData, compared: RunData | None, measure: str, open_fore
     set's most uncertain digits, a click on one calling ``open_foreign(its sample index)`` if given."""
     runs = _runs(data, compared)
     summaries = {d.name: d.shift for d in runs}
+    measured = {d.name: d.shift for d in runs if measure in d.measures}
+    absent = [pn.pane.Alert(literal(why), alert_type="info", sizing_mode="stretch_width",
+                            css_classes=[CSS.MEASURE_ABSENT]) for d in runs if (why := d.measure_absent(measure))]
     label = MEASURES[measure]
-    shifted = measure if measure in ("entropy", "mutual_information") else "entropy"
+    shifted = measure if measure in SEPARATING and measure in data.measures else "entropy"
     header = pn.pane.Markdown(
         "### Shifted digits\nA fixed subset of 2,000 test digits (seed 0), rotated, moved to the right and "
         "noised (Ovadia et al. 2019). A network whose uncertainty can be trusted loses accuracy as the digits "
@@ -149,7 +154,8 @@ def shift_panel(data: RunData, compared: RunData | None, measure: str, open_fore
         pn.Row(
             _plot(shift_plots.shift_curves(summaries, kind, "accuracy", label="Accuracy")),
             _plot(shift_plots.shift_curves(summaries, kind, "ece", label="ECE")),
-            _plot(shift_plots.shift_curves(summaries, kind, "measure_mean", measure=measure, label=label)),
+            *([_plot(shift_plots.shift_curves(measured, kind, "measure_mean", measure=measure, label=label))]
+              if measured else []),
             sizing_mode="stretch_width",
         )
         for kind in ("rotation", "translation")
@@ -174,6 +180,6 @@ def shift_panel(data: RunData, compared: RunData | None, measure: str, open_fore
         ],
         sizing_mode="stretch_width",
     )
-    return pn.Column(header, *curves, foreign_header,
+    return pn.Column(*absent, header, *curves, foreign_header,
                      _table(foreign_table(runs), index=False, css_classes=[CSS.FOREIGN_TABLE]), foreign,
                      sizing_mode="stretch_width")
