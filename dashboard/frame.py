@@ -3,8 +3,9 @@
 Each tab is a column of controls (widgets of the :class:`~dashboard.state.RunBrowser`'s parameters)
 and lazy views: :class:`~dashboard.lazy.CachedView` objects of the view functions of
 :mod:`dashboard.views`, each given the browser parameters it shows, the Digits tab's
-:mod:`dashboard.digits` and the Probe tab's :mod:`dashboard.probe`. Only the open tab's views are built or updated; a tab opened before is still
-in the page, out of its layout, and shows again with no work on the server (:class:`Tabs`).
+:mod:`dashboard.digits` and the Probe tab's :mod:`dashboard.probe`. Only the open tab's views are
+built or updated; a tab opened before is still in the page, out of its layout, and shows again with
+no work on the server (:class:`Tabs`).
 """
 
 from __future__ import annotations

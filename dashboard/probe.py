@@ -230,6 +230,21 @@ class ImageUpload(JSComponent):
 # --- the tab ----------------------------------------------------------------------------------------------
 
 
+class _Released:
+    """A slider released is one discrete change: Panel's default 50 ms wait for more changes before the
+    server handles it only delays the prediction (half the probe's update time on an idle machine)."""
+
+    _debounce: t.ClassVar[int] = 0
+
+
+class ReleasedIntSlider(_Released, pn.widgets.IntSlider):
+    pass
+
+
+class ReleasedFloatSlider(_Released, pn.widgets.FloatSlider):
+    pass
+
+
 class Probe(LazyView):
     """The Probe tab: start, transform, draw or upload on the left; the image fed, each run's prediction and
     measures, and the vote and spread charts on the right."""
@@ -247,7 +262,7 @@ class Probe(LazyView):
         reset = pn.widgets.Button(label="Reset the transform", width=190)
         reset.on_click(lambda event: browser.reset_transform())
         sliders = pn.GridBox(*[
-            (pn.widgets.FloatSlider if isinstance(getattr(browser, key), float) else pn.widgets.IntSlider).from_param(
+            (ReleasedFloatSlider if isinstance(getattr(browser, key), float) else ReleasedIntSlider).from_param(
                 b[key], throttled=True, width=190)
             for key in TRANSFORM_KEYS
         ], reset, ncols=2, width=430)

@@ -175,7 +175,8 @@ def test_the_probe_digit_is_checked_against_its_source_and_kept_in_range_across_
 def test_start_images_of_every_source(browser, digit):
     data = browser.data
     test = start_image(data, "test", 5)
-    assert np.array_equal(test.image, data.images[5]) and test.label == data.true[5] and test.description.startswith("test digit 5")
+    assert np.array_equal(test.image, data.images[5]) and test.label == data.true[5]
+    assert test.description.startswith("test digit 5")
     sample = data.shift_sample
     letter = int(np.flatnonzero(sample.true.values < 0)[0])
     foreign = start_image(data, "foreign", letter)
@@ -230,7 +231,8 @@ def test_a_light_digit_on_dark_is_not_inverted(digit):
 @pytest.mark.parametrize("size", [(1, 1), (3, 500), (2000, 3000)])
 def test_an_upload_of_any_size_becomes_28_by_28(size):
     page = np.full(size, 230, np.uint8)
-    page[size[0] // 4 : max(size[0] // 4 + 1, 3 * size[0] // 4), size[1] // 3 : max(size[1] // 3 + 1, size[1] // 2)] = 10
+    rows, cols = size[0] // 4, size[1] // 3
+    page[rows : max(rows + 1, 3 * rows), cols : max(cols + 1, size[1] // 2)] = 10
     for format in ("PNG", "JPEG"):
         image = decode_upload(png(page, format), f"x.{format}").image
         assert image.shape == (28, 28) and image.dtype == np.uint8
