@@ -1,10 +1,11 @@
 """Screenshots of the dashboard on the shipped runs, for the README and for reviewing a training round.
 
-    python scripts/screenshot_runs.py [--tabs elbo,uncertainty] [--out docs/screenshots]
+    python scripts/screenshot_runs.py [--tabs elbo,uncertainty,probe] [--out docs/screenshots]
 
 Serves ``dashboard/app.py`` on ``cached_traces/`` on a free local port, opens each run's tabs in
 headless Chromium (Debian's, at /usr/bin/chromium) at 1280x800, and writes ``<tab>-<run>.png``
-(the ELBO on a log scale of -ELBO).
+(the ELBO on a log scale of -ELBO; the probe on test digit 0, as the run's networks are fed it).
+The synthetic-run screenshots the README links come from the browser tests (``BNN_SCREENSHOTS=1``).
 """
 
 from __future__ import annotations

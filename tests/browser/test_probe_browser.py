@@ -48,8 +48,8 @@ def slider(page, label: str):
     return page.locator(".bk-slider-title", has_text=label).filter(visible=True).first.locator("xpath=..")
 
 
-def test_drawing_a_stroke_shows_a_prediction_and_its_distribution(page, server, screenshots):
-    open_app(page, f"{server}?run=mlp-hier&tab=probe")
+def test_drawing_a_stroke_shows_both_runs_predictions_and_distributions(page, server, screenshots):
+    open_app(page, f"{server}?run=mlp-hier&compare=cnn-normal&tab=probe")
     wait_for_title(page, "Probing test digit 0")
     canvas = page.locator(f".{CSS.PROBE_CANVAS}").filter(visible=True).first.bounding_box()
     x, y = canvas["x"] + canvas["width"] / 2, canvas["y"] + 0.15 * canvas["height"]
@@ -59,10 +59,12 @@ def test_drawing_a_stroke_shows_a_prediction_and_its_distribution(page, server, 
         page.mouse.move(x + step, y + 0.035 * canvas["height"] * step)
     page.mouse.up()
     shown = wait_for_title(page, "Probing your drawing")
-    assert "mlp-hier: predicts" in shown and "of 100 draws" in shown
-    assert sum(votes(page)) == 100
-    assert len(figure(page, SPREAD)["data"]) >= 1
-    assert "Predictive entropy" in text(page.locator(f".{CSS.PROBE_MEASURES}"))
+    assert "mlp-hier: predicts" in shown and "cnn-normal: predicts" in shown and "of 100 draws" in shown
+    assert sum(votes(page)) == 200  # each run's 100 draws
+    spread = next(c for c in figure(page, SPREAD)["data"] if "run" in c)
+    assert set(spread["run"]) == {"mlp-hier", "cnn-normal"}
+    measures = text(page.locator(f".{CSS.PROBE_MEASURES}"))
+    assert "Predictive entropy" in measures and "Mutual information" in measures and "cnn-normal" in measures
     wait_for_query(page, probe="drawing")
     page.screenshot(path=screenshots / "probe.png")
 
