@@ -147,4 +147,6 @@ class SpreadChart(_DigitChart):
         """Show one digit's spread: probabilities, one (draw, class) array per run; its true class, or None."""
         self.source.data = spread_columns(probabilities, names)
         self._mark_true(true_label)
-        self.figure.title.text = f"Class probabilities over {len(probabilities[0])} draws"
+        draws = sorted({len(p) for p in probabilities})
+        self.figure.title.text = ("Class probabilities of one network: a point estimate has no spread" if draws == [1]
+                                  else f"Class probabilities over {' and '.join(map(str, draws))} draws")
