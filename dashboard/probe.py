@@ -67,10 +67,10 @@ _CANVAS_PIXELS = 224  # the drawing canvas on the page: 8 screen pixels a canvas
 
 def measure_values(data: RunData, probabilities: np.ndarray) -> dict[str, float | None]:
     """Every measure of :data:`core.uncertainty.MEASURES` for one image under a run's draws, probabilities
-    (draw, class); None for a measure not defined for the run: one the run does not have
-    (``RunData.measures``), or one of the spread between draws when there is one draw (one network)."""
+    (draw, class); None for a measure not defined for the run: one of the spread between draws when
+    there is one draw (one network)."""
     labels, mean_p, expected_h = predict.summarize_draws(np.asarray(probabilities)[:, None, :])
-    defined = set(uncertainty.defined_measures(len(labels))) & set(data.measures)
+    defined = set(uncertainty.defined_measures(len(labels)))
     return {
         name: float(uncertainty.measure(name, labels, mean_p, expected_h)[0]) if name in defined else None
         for name in MEASURES
@@ -79,11 +79,14 @@ def measure_values(data: RunData, probabilities: np.ndarray) -> dict[str, float 
 
 def measures_table(runs: Sequence[RunData], values: Sequence[dict[str, float | None]]) -> str:
     """A Markdown table of the measures (rows) of each run (columns): the value, and the share of the run's
-    test digits it is more uncertain than; "not defined for this run" where a measure has no value."""
+    test digits it is more uncertain than (where the run file stores the measure: one written before it
+    existed does not); "not defined for this run" where a measure has no value."""
 
     def cell(data: RunData, name: str, value: float | None) -> str:
         if value is None:
             return f"*{NOT_DEFINED}*"
+        if name not in data.measures:
+            return f"**{value:.3g}**"
         above = float(np.mean(data.measures[name] < value))
         share = "all" if above == 1 else f"{math.floor(100 * above)}%"  # 99.6% is not all
         return f"**{value:.3g}** (above {share} of its test digits)"

@@ -72,14 +72,15 @@ def calibration_panel(data: RunData, compared: RunData | None) -> pn.viewable.Vi
         sizing_mode="stretch_width", css_classes=[CSS.CALIBRATION_SUMMARY],
     )
     diagram = _plot(shift_plots.reliability_diagram({d.name: d.reliability for d in runs}))
-    tables = pn.Column(
+    figures = pn.Column(
         _table(calibration_table(runs), index=False, css_classes=[CSS.CALIBRATION_TABLE]),
         pn.pane.Markdown("ECE: expected calibration error over 15 equal-width confidence bins. NLL: mean "
                          "−log p(true class). Brier: mean of Σₖ (pₖ − [k = true])², from 0 to 2."),
         _table(REFERENCES, index=False),
         sizing_mode="stretch_width",
     )
-    return pn.Column(header, pn.Row(diagram, tables, sizing_mode="stretch_width"), sizing_mode="stretch_width")
+    # the tables below the diagram, not beside it: beside, a 1280-pixel window cuts their last columns
+    return pn.Column(header, diagram, figures, sizing_mode="stretch_width")
 
 
 def foreign_table(runs: list[RunData]) -> pd.DataFrame:
@@ -141,7 +142,7 @@ def shift_panel(data: RunData, compared: RunData | None, measure: str, open_fore
     measured = {d.name: d.shift for d in runs if measure in d.measures}
     absent = [pn.pane.Alert(literal(why), alert_type="info", sizing_mode="stretch_width",
                             css_classes=[CSS.MEASURE_ABSENT]) for d in runs if (why := d.measure_absent(measure))]
-    label = MEASURES[measure]
+    label = measure_name(measure)
     shifted = measure if measure in SEPARATING and measure in data.measures else "entropy"
     header = pn.pane.Markdown(
         "### Shifted digits\nA fixed subset of 2,000 test digits (seed 0), rotated, moved to the right and "
