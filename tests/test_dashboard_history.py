@@ -12,6 +12,7 @@ from panel.io.location import Location
 from core import store
 from core.synthetic import synthetic_run
 from dashboard.history import BackForward, search, sync_url
+from dashboard.probe_images import TRANSFORM_KEYS
 from dashboard.state import URL_PARAMETERS, RunBrowser
 
 
@@ -30,8 +31,9 @@ def test_the_url_is_written_once_per_change_in_canonical_form(folder):
     location.param.watch(lambda event: writes.append(event.new), "search")
     sync_url(browser, location)  # outside a server the page counts as loaded at once
     assert (browser.run, browser.digit, browser.tab) == ("a", 7, "elbo")
+    probe = ("probe", "probe_digit", *TRANSFORM_KEYS)  # the probe's settings at their defaults are left out
     assert writes == [search(browser)] and [k for k, _ in parse_qsl(writes[0][1:])] == [
-        k for k in URL_PARAMETERS if k not in ("compare", "cell")]
+        k for k in URL_PARAMETERS if k not in ("compare", "cell", *probe)]
     browser.run = "b"  # a run change resets digit, layer, start...: one write
     assert len(writes) == 2 and dict(parse_qsl(writes[-1][1:]))["run"] == "b"
 
