@@ -53,7 +53,9 @@ def runs_table(summaries: Sequence[RunSummary]) -> pd.DataFrame:
             "Label": s.label,
             "Iterations": f"{s.iterations:,}",
             "Accuracy (%)": number(100 * s.accuracy, ".2f"),
-            "ELBO at end (nats)": number(s.final_elbo, ",.0f"),
+            # a MAP fit's or an ensemble's is its log posterior density, which does not compare with an ELBO
+            "ELBO at end (nats)": number(s.final_elbo, ",.0f") + (" (log posterior)" if s.method in store.POINT_METHODS
+                                                                  else ""),
             "Training time": duration(s.wall_time_s),
             "Speed (it/s)": number(s.iterations_per_s, ",.1f"),
         }

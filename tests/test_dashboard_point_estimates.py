@@ -83,3 +83,12 @@ def test_shift_calibration_and_digits_work_for_a_point_estimate(runs):
     assert "by predictive entropy (chi-square of votes vs uniform is not defined for mlp&#45;map)" in status
     digit = int(order[0])
     assert "one network" in digits.inspector_text(m, a, digit, "chi_square")
+
+
+def test_the_runs_table_gives_each_runs_method_and_a_point_estimates_objective(folder):
+    from dashboard import tables
+
+    table = tables.runs_table(rundata.list_runs(folder)).set_index("Run")
+    assert table.loc["mlp-map", "Method"] == "map" and table.loc["mlp-advi", "Method"] == "advi"
+    assert table.loc["mlp-map", "ELBO at end (nats)"].endswith("(log posterior)")
+    assert not table.loc["mlp-advi", "ELBO at end (nats)"].endswith("(log posterior)")
