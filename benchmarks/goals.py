@@ -28,46 +28,59 @@ def _training_row(result: dict, model: str, impl: str, prior: str = "normal") ->
     return next((r for r in rows if (r["model"], r["prior"], r["implementation"]) == (model, prior, impl)), None)
 
 
-def _throughput(model: str, required: float, aim: float, aim_its: float | None = None):
+def _throughput(model: str, required: float, aim: float, prior: str = "normal"):
     def check(result: dict):
-        ours, peer = _training_row(result, model, "ours"), _training_row(result, model, "numpyro")
+        ours, peer = _training_row(result, model, "ours", prior), _training_row(result, model, "numpyro", prior)
         if not ours or not peer or not ours["iterations_per_s"] or not peer["iterations_per_s"]:
             return "not measured", None, None
         ratio = ours["iterations_per_s"] / peer["iterations_per_s"]
-        aim_met = ratio >= aim and (aim_its is None or ours["iterations_per_s"] >= aim_its)
-        return (f"{ours['iterations_per_s']:.1f} vs {peer['iterations_per_s']:.1f} it/s ({ratio:.1f}x)",
-                ratio >= required, aim_met)
+        return (f"{ours['iterations_per_s']:.1f} vs {peer['iterations_per_s']:.1f} it/s ({ratio:.2f}x)",
+                ratio >= required, ratio >= aim)
 
     return check
 
 
-def _time_to_96(result: dict):
-    race = result.get("time_to_accuracy", {}).get("mlp")
-    if not race or not race["contenders"]:
-        return "not measured", None, None
-    ours = next(c for c in race["contenders"] if c["implementation"] == "ours")
-    if ours["reached_s"] is not None:
-        minutes = ours["reached_s"] / 60
-        return f"{minutes:.1f} min", minutes <= 10, minutes <= 5
-    if race["cap_s"] < 600:
-        return f"not reached in {race['cap_s']:.0f} s", "quick", None
-    return f"not reached in {race['cap_s'] / 60:.0f} min", False, False
+def _time_to(model: str, required_min: float, aim_min: float):
+    def check(result: dict):
+        race = result.get("time_to_accuracy", {}).get(model)
+        if not race or not race.get("contenders"):
+            return "not measured", None, None
+        ours = next(c for c in race["contenders"] if c["implementation"] == "ours")
+        if ours["reached_s"] is not None:
+            minutes = ours["reached_s"] / 60
+            return f"{minutes:.1f} min", minutes <= required_min, minutes <= aim_min
+        if race["cap_s"] < 60 * required_min:  # the race stopped before the goal's time: it cannot tell
+            return f"not reached in {race['cap_s']:.0f} s (the race's cap)", "quick" if result.get(
+                "settings", {}).get("quick") else None, None
+        return f"not reached in {race['cap_s'] / 60:.0f} min", False, False
+
+    return check
 
 
-def _prediction(model: str, required_s: float, aim_s: float):
+def _prediction(model: str, required: float, aim: float):
+    """Ours' first 100-draw call over the 10,000 test digits, as a multiple of the matrix-product floor
+    measured in the same worker (benchmarks/prediction.py)."""
     def check(result: dict):
         section = result.get("prediction", {})
-        rows = [r for r in section.get("measurements", []) if r["implementation"] == "ours" and r["model"] == model]
-        times = [r["first_s"] for r in rows if r.get("first_s") is not None]
-        if not times:
+        rows = [r for r in section.get("measurements", []) if r["implementation"] == "ours" and r["model"] == model
+                and r.get("first_s") is not None and r.get("floor_s")]
+        if not rows:
             return "not measured", None, None
-        best = min(times)
-        text = f"{best:.1f} s ({section['draws']} draws, {section['digits']:,} digits)"
+        best = min(rows, key=lambda r: r["first_s"])
+        times = best["first_s"] / best["floor_s"]
+        text = f"{best['first_s']:.1f} s, {times:.2f}x its floor ({best['floor_s']:.1f} s)"
         if section["digits"] < 10_000 or section["draws"] < 100:
             return text, "quick", None
-        return text, best <= required_s, best <= aim_s
+        return text, times <= required, times <= aim
 
     return check
+
+
+def _cold_start(result: dict):
+    seconds = result.get("app", {}).get("cold_start_s")
+    if seconds is None:
+        return "not measured", None, None
+    return f"{seconds:.1f} s (median)", seconds <= 4.0, seconds <= 3.0
 
 
 def _selection(result: dict):
@@ -85,17 +98,22 @@ def _fifty_sessions(result: dict):
     c = levels[50]
     p95 = c["selection"].get("p95_ms")
     text = f"{c['errors']} errors, selection p95 {p95:.0f} ms" if p95 is not None else f"{c['errors']} errors"
-    return text, c["errors"] == 0, c["errors"] == 0 and p95 is not None and p95 <= 500
+    return (text, c["errors"] == 0 and p95 is not None and p95 <= 800,
+            c["errors"] == 0 and p95 is not None and p95 <= 500)
 
 
+# The goals of this 2-core machine; ratios are to peers measured in the same run.
 GOALS = [
-    Goal("MLP training it/s vs NumPyro", ">= 1.0x", "1.5x and >= 22 it/s", _throughput("mlp", 1.0, 1.5, 22.0)),
-    Goal("CNN training it/s vs NumPyro", ">= 1.0x", "2x", _throughput("cnn", 1.0, 2.0)),
-    Goal("MLP time to 96% (fixed prior)", "<= 10 min", "<= 5 min", _time_to_96),
-    Goal("100 draws over 10k digits, MLP", "<= 5 s", "<= 2 s", _prediction("mlp", 5.0, 2.0)),
-    Goal("100 draws over 10k digits, CNN", "<= 20 s", "<= 10 s", _prediction("cnn", 20.0, 10.0)),
+    Goal("MLP training it/s vs NumPyro", ">= 1.3x", ">= 1.6x", _throughput("mlp", 1.3, 1.6)),
+    Goal("hierarchical MLP training it/s vs NumPyro", ">= 1.2x", ">= 1.5x", _throughput("mlp", 1.2, 1.5, "hierarchical")),
+    Goal("CNN training it/s vs NumPyro", ">= 1.5x", ">= 2x", _throughput("cnn", 1.5, 2.0)),
+    Goal("MLP time to 96% (fixed prior)", "<= 3 min", "<= 2 min", _time_to("mlp", 3.0, 2.0)),
+    Goal("CNN time to 99%", "<= 45 min", "<= 20 min", _time_to("cnn", 45.0, 20.0)),
+    Goal("100 draws over 10k digits, MLP", "<= 2x floor", "<= 1.3x floor", _prediction("mlp", 2.0, 1.3)),
+    Goal("100 draws over 10k digits, CNN", "<= 2x floor", "<= 1.3x floor", _prediction("cnn", 2.0, 1.3)),
+    Goal("app cold start (median of 5)", "<= 4 s", "<= 3 s", _cold_start),
     Goal("app digit selection p95", "<= 300 ms", "<= 150 ms", _selection),
-    Goal("app, 50 sessions", "0 errors", "0 errors, p95 <= 500 ms", _fifty_sessions),
+    Goal("app, 50 sessions", "0 errors, p95 <= 800 ms", "p95 <= 500 ms", _fifty_sessions),
 ]
 
 
