@@ -327,7 +327,10 @@ class RunBrowser(param.Parameterized):
                 else:
                     self.probe = value
             elif key == "probe_digit":
-                if self.probe in ("test", "foreign"):  # the others number no digits: no index to apply
+                if self.probe not in ("test", "foreign"):  # the others number no digits: no index to apply
+                    reject(key, value, f"probe={self.probe} has no digits to number; give probe=test or "
+                                       "probe=foreign with it")
+                else:
                     last = self._probe_digits(self.data, self.probe) - 1
                     number = _integer(value, 0, last)
                     if number is None:

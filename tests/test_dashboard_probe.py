@@ -157,6 +157,8 @@ def test_a_url_names_a_drawing_or_an_upload_only_of_its_own_session(browser, dig
     browser.drawn = digit
     assert browser.apply_query({"run": "a", "probe": "drawing"}) == [] and browser.probe == "drawing"
     assert "probe_digit" not in browser.query()
+    notice = browser.apply_query({"run": "a", "probe": "blank", "probe_digit": "5"})
+    assert browser.probe == "blank" and "probe=blank has no digits to number" in notice[0]
 
 
 def test_the_probe_digit_is_checked_against_its_source_and_kept_in_range_across_runs(browser):
