@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A hierarchical MLP run, a fixed-prior CNN run and a corrupt file."""
-    folder = tmp_path_factory.mktemp("cached_traces", numbered=False)
+    folder = tmp_path_factory.mktemp("runs") / "cached_traces"  # a folder of its own for each module using it
+    folder.mkdir()
     store.save_run(synthetic_run("mlp", "hierarchical", n_digits=300, seed=0), folder / "mlp-hier.nc")
     store.save_run(synthetic_run("cnn", "normal", n_digits=200, seed=1), folder / "cnn-normal.nc")
     (folder / "broken.nc").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 64)

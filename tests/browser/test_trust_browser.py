@@ -23,7 +23,7 @@ def test_calibration_tab_shows_the_reliability_diagram_and_says_which_way_each_r
 def test_shift_tab_draws_both_runs_against_rotation_and_translation(page, server):
     open_app(page, f"{server}?run=mlp-hier&compare=cnn-normal&tab=shift&measure=entropy")
     assert "Shifted digits" in text(page.locator(f".{CSS.SHIFT_SUMMARY}"))
-    for title in ("Accuracy against rotation", "ECE against translation", "Predictive entropy (nats) against rotation"):
+    for title in ("Accuracy against rotation", "ECE against translation", "Predictive entropy against rotation"):
         curves = [columns for columns in figure(page, title)["data"] if "amount" in columns]
         amounts = {tuple(c["amount"]) for c in curves}
         assert len(curves) >= 4 and len(amounts) == 1  # each run's line and points, over the same amounts
