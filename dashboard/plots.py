@@ -81,6 +81,7 @@ def elbo_curve(
     log_scale: bool = False,
     label: str = "ELBO",
     max_points: int = 4000,
+    objective: str = "ELBO",
 ) -> hv.Curve:
     """The ELBO per iteration from ``start`` on, smoothed by a trailing mean of ``window`` steps.
 
@@ -89,7 +90,8 @@ def elbo_curve(
     stride to at most ``max_points``: a browser draws 4,000 points as well as 100,000).
     Non-finite values are left out of the means (see :func:`dashboard.stats.smooth`); where a window
     holds none, the curve has a gap. With ``log_scale`` the curve is −ELBO on a log axis; points where
-    −ELBO <= 0 are dropped.
+    −ELBO <= 0 are dropped. ``objective`` names what the values are on the linear axis (a point
+    estimate's log posterior).
     """
     tail = elbo.sel(iteration=slice(start, None))
     values = stats.smooth(tail.values, window)
@@ -101,7 +103,8 @@ def elbo_curve(
         keep = ~(values <= 0)  # NaN kept: it is a gap, not a point
         curve = hv.Curve((iterations[keep], values[keep]), ITERATION, NEG_ELBO, label=label)
         return curve.opts(logy=True, line_width=1.5, tools=["hover"], height=380, **_COMMON)
-    curve = hv.Curve((iterations, values), ITERATION, ELBO, label=label)
+    y = ELBO if objective == "ELBO" else hv.Dimension("elbo", label=f"{objective} (nats)")
+    curve = hv.Curve((iterations, values), ITERATION, y, label=label)
     return curve.opts(line_width=1.5, tools=["hover"], height=380, **_COMMON)
 
 
@@ -113,18 +116,19 @@ def nonfinite_marks(runs: list[tuple[int, int]], label: str = "NaN or infinite E
 
 
 def elbo_plot(elbos: dict[str, xr.DataArray], window: int, start: int, log_scale: bool, subtitle: str = "",
-              colors: Sequence[str] = RUN_COLORS) -> hv.Overlay:
+              colors: Sequence[str] = RUN_COLORS, objective: str = "ELBO") -> hv.Overlay:
     """The ELBO curves of one or more runs (run name -> (iteration,)) on one axis, in ``colors``, each
     smoothed and cut as :func:`elbo_curve` does, with red lines where a history holds NaN or infinite
-    values. ``subtitle`` ends the title."""
+    values. ``subtitle`` ends the title; ``objective`` names the curves (a point estimate's "log posterior")."""
     layers = []
     for (name, elbo), color in zip(elbos.items(), colors):
-        layers.append(elbo_curve(elbo, window, start, log_scale, label=name).opts(color=color))
+        layers.append(elbo_curve(elbo, window, start, log_scale, label=name, objective=objective).opts(color=color))
         gaps = stats.nonfinite_runs(stats.nonfinite_iterations(elbo.sel(iteration=slice(start, None))))
         if gaps:
             layers.append(nonfinite_marks(gaps, f"NaN or infinite ELBO ({name})" if len(elbos) > 1 else
                                           "NaN or infinite ELBO"))
-    title = f"ELBO per iteration, trailing mean of {window} iteration{'s' if window > 1 else ''}{subtitle}"
+    title = (f"{objective[0].upper()}{objective[1:]} per iteration, trailing mean of {window} "
+             f"iteration{'s' if window > 1 else ''}{subtitle}")
     return hv.Overlay(layers).opts(title=title, legend_position="top_right" if log_scale else "bottom_right")
 
 

@@ -198,8 +198,8 @@ def _point_estimate_note(data: RunData) -> str:
     whose = "its members' mean " if data.method == "ensemble" else ""
     return (f"\n\n**{literal(data.name)}** is a point estimate ({literal(data.method)}): its curve is {whose}log "
             "posterior density (the prior's log density plus the scaled log likelihood, what its fit ascends), not "
-            "an ELBO. It has no entropy term and does not compare with an ELBO; it can be positive, where the "
-            "log axis of −ELBO has no place for it.")
+            "an ELBO. It has no entropy term and does not compare with an ELBO; it can be positive, so it is "
+            "drawn on a linear axis.")
 
 
 def _scales_note(data: RunData, compared: RunData, ratio: float) -> str:
@@ -234,11 +234,14 @@ def elbo_panel(data: RunData, compared: RunData | None, window: int, start: int,
         parts.append(pn.pane.Alert(_scales_note(data, compared, ratio), alert_type="info", sizing_mode="stretch_width",
                                    css_classes=[CSS.ELBO_SCALES]))
         parts.append(pn.Row(*[
-            _plot(plots.elbo_plot({d.name: d.elbo}, window, start, log_scale, subtitle=f": {d.name}", colors=(color,)))
+            _plot(plots.elbo_plot({d.name: d.elbo}, window, start, log_scale and not d.point_estimate,
+                                  subtitle=f": {d.name}", colors=(color,), objective=d.objective))
             for d, color in zip(runs, plots.RUN_COLORS)
         ], sizing_mode="stretch_width"))
     else:
-        parts.append(_plot(plots.elbo_plot({d.name: d.elbo for d in runs}, window, start, log_scale)))
+        point = any(d.point_estimate for d in runs)
+        parts.append(_plot(plots.elbo_plot({d.name: d.elbo for d in runs}, window, start, log_scale and not point,
+                                           objective=" and ".join(dict.fromkeys(d.objective for d in runs)))))
     return pn.Column(*parts, sizing_mode="stretch_width")
 
 

@@ -58,6 +58,12 @@ def test_the_uncertainty_view_says_a_measure_is_not_defined_and_shows_the_other_
 def test_the_elbo_view_calls_a_point_estimates_curve_its_log_posterior(runs):
     text = shown(views.elbo_panel(runs["mlp-map"], runs["mlp-advi"], window=50, start=1, log_scale=False))
     assert "final log posterior" in text and "final ELBO" in text and "not an ELBO" in text
+    alone = views.elbo_panel(runs["mlp-map"], None, window=50, start=1, log_scale=True)
+    (curve,) = [p.object for p in alone.select(pn.pane.HoloViews)]
+    assert curve.opts.get().kwargs["title"].startswith("Log posterior per iteration")
+    line = next(iter(curve))
+    # on a linear axis as recorded (the synthetic history is negative): not negated for a log axis
+    assert line.vdims[0].label == "log posterior (nats)" and (line.dimension_values(1) < 0).all()
 
 
 def test_weights_of_one_network_have_no_sd_and_an_ensembles_spread_across_its_networks(runs):
