@@ -35,3 +35,33 @@ def run_folder(tmp_path):
     store.save_run(synthetic_run("mlp", "hierarchical", seed=1), tmp_path / "mlp-hier.nc")
     store.save_run(synthetic_run("cnn", "normal", seed=2), tmp_path / "cnn-normal.nc")
     return tmp_path
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    """The dashboard tests' folder of runs, unless a module defines its own: a hierarchical MLP run
+    (``mlp-hier``), a fixed-prior CNN run (``cnn-normal``) and a truncated file."""
+    from core import store
+    from core.synthetic import synthetic_run
+
+    path = tmp_path_factory.mktemp("runs")
+    store.save_run(synthetic_run("mlp", "hierarchical", n_digits=120, seed=0), path / "mlp-hier.nc")
+    store.save_run(synthetic_run("cnn", "normal", n_digits=120, seed=1), path / "cnn-normal.nc")
+    (path / "truncated.nc").write_bytes(b"\x89HDF\r\n\x1a\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def mlp(folder):
+    """The ``mlp-hier`` run of ``folder``, loaded by the dashboard (a RunData)."""
+    from dashboard import rundata
+
+    return rundata.run_data(folder / "mlp-hier.nc")
+
+
+@pytest.fixture(scope="module")
+def cnn(folder):
+    """The ``cnn-normal`` run of ``folder``, loaded by the dashboard (a RunData)."""
+    from dashboard import rundata
+
+    return rundata.run_data(folder / "cnn-normal.nc")

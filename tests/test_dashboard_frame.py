@@ -3,15 +3,11 @@ for the same inputs, and the interactions (confusion-matrix tap, selectors) reac
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import holoviews as hv
 import panel as pn
 import pytest
 from bokeh.document import Document
 
-from core import store
-from core.synthetic import synthetic_run
 from core.uncertainty import MEASURES
 from dashboard import frame, views
 from dashboard.app import create_app
@@ -19,15 +15,6 @@ from dashboard.lazy import HIDDEN, CachedView
 from dashboard.state import TABS, RunBrowser
 from dashboard.views import CSS
 from tests.test_dashboard_text import shown_text
-
-
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("runs")
-    store.save_run(synthetic_run("mlp", "hierarchical", n_digits=120, seed=0), path / "mlp-hier.nc")
-    store.save_run(synthetic_run("cnn", "normal", n_digits=120, seed=1), path / "cnn-normal.nc")
-    (path / "truncated.nc").write_bytes(b"\x89HDF\r\n\x1a\n")
-    return path
 
 
 @pytest.fixture

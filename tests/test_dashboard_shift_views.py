@@ -28,12 +28,8 @@ def folder(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def mlp(folder) -> RunData:
-    return rundata.run_data(folder / "mlp-hier.nc")
-
-
-@pytest.fixture(scope="module")
 def cnn(folder) -> RunData:
+    """The CNN run of this module's folder, under a hostile name (the conftest's ``mlp`` is its MLP)."""
     return rundata.run_data(folder / f"{HOSTILE}.nc")
 
 

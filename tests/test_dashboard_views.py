@@ -12,31 +12,9 @@ import panel as pn
 import pytest
 from bokeh.document import Document
 
-from core import store
-from core.synthetic import synthetic_run
 from dashboard import plots, rundata, views
-from dashboard.rundata import RunData
 from dashboard.views import CSS
 from tests.test_dashboard_text import shown_text
-
-
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("runs")
-    store.save_run(synthetic_run("mlp", "hierarchical", n_digits=120, seed=0), path / "mlp-hier.nc")
-    store.save_run(synthetic_run("cnn", "normal", n_digits=120, seed=1), path / "cnn-normal.nc")
-    (path / "truncated.nc").write_bytes(b"\x89HDF\r\n\x1a\n")
-    return path
-
-
-@pytest.fixture(scope="module")
-def mlp(folder) -> RunData:
-    return rundata.run_data(folder / "mlp-hier.nc")
-
-
-@pytest.fixture(scope="module")
-def cnn(folder) -> RunData:
-    return rundata.run_data(folder / "cnn-normal.nc")
 
 
 def elements(view: pn.viewable.Viewable) -> list[hv.core.Dimensioned]:
