@@ -40,6 +40,7 @@ import numpy as np
 import xarray as xr
 from numpy.lib.stride_tricks import as_strided
 
+from . import store
 from .architecture import LayerSpec, param_specs, spec_from_json
 from .layers import max_pool
 
@@ -755,9 +756,8 @@ def run_probabilities(run: xr.DataTree, images: np.ndarray, n_draws: int = 100, 
         ``images`` has another shape, a non-numeric dtype, NaN or infinite values, integers outside
         0..255, or floats outside [0, 1] (pixels 0..255 as floats, say).
     """
-    if "members" in run.children:
+    if store.is_point_estimate(run):
         spec = spec_from_json(run.attrs["architecture"])
-        members = run["members"]
-        return member_probabilities(spec, {p.name: members[p.name].values for p in param_specs(spec)}, images)
+        return member_probabilities(spec, store.members(run, [p.name for p in param_specs(spec)]), images)
     spec, means, sds = network_params(run)
     return sample_probabilities(spec, means, sds, images, n_draws=n_draws, seed=seed)

@@ -391,7 +391,7 @@ def train_run(
         fitted = Fitted({}, {}, weights)
     if result.interrupted:
         return None
-    n_members = members or 1 if method != "advi" else None
+    n_members = (members or 1) if method != "advi" else None
     n_draws = n_members or n_draws  # a point estimate's draws are its members
     test, validation, hyper = _evaluate(spec, fitted, data, n_draws, config.seed)
     attrs = run_attributes(model=model, prior_kind=prior_kind, prior=prior, spec=spec, config=config, result=result,
@@ -411,7 +411,7 @@ def evaluate_run(path: str | os.PathLike, n_draws: int = 100, seed: int = 0) -> 
     run = store.load_run(path)
     spec = spec_from_json(run.attrs["architecture"])
     if store.is_point_estimate(run):
-        members = {k: run["members"][k].values for k in run["members"].data_vars}
+        members = store.members(run)
         fitted, n_draws = Fitted({}, {}, members), len(next(iter(members.values())))
     else:
         fitted = Fitted(*store.approximation(run))

@@ -44,6 +44,7 @@ __all__ = [
     "is_point_estimate",
     "list_runs",
     "load_run",
+    "members",
     "members_dataset",
     "remove_stale_temporaries",
     "run_attrs",
@@ -217,6 +218,13 @@ def members_dataset(members: dict[str, np.ndarray], dims: dict[str, tuple[str, .
 def is_point_estimate(run: xr.DataTree) -> bool:
     """Whether ``run`` holds networks (``/members``: a MAP fit or a deep ensemble), not an approximation."""
     return "members" in run.children
+
+
+def members(run: xr.DataTree, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """Each tensor's values in every network of a point-estimate run, by name: (member, ...), the
+    inverse of :func:`members_dataset`. ``names``: only those tensors, in that order (default: all)."""
+    group = run["members"]
+    return {n: group[n].values for n in (group.data_vars if names is None else names)}
 
 
 def approximation(run: xr.DataTree, names: Iterable[str] | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:

@@ -101,7 +101,7 @@ class RunData:
     @property
     def point_estimate(self) -> bool:
         """Networks (a MAP fit, a deep ensemble) rather than a posterior approximation."""
-        return self.method in store.POINT_METHODS
+        return store.is_point_estimate(self.run)
 
     @property
     def objective(self) -> str:
@@ -279,7 +279,7 @@ def weight_summary(data: RunData, name: str) -> stats.WeightSummary:
     hundred numbers. A point-estimate run's are its networks' values: their mean over the members and
     their sd across them (zero for a MAP fit, one network)."""
     if data.point_estimate:
-        values = data.run["members"][name].values
+        (values,) = store.members(data.run, [name]).values()
         return stats.weight_summary(values.mean(axis=0), values.std(axis=0))
     return stats.weight_summary(data.run["variational_mean"][name].values, data.run["variational_sd"][name].values)
 
