@@ -38,6 +38,8 @@ from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.tensor.random.type import RandomType
 from tqdm.auto import tqdm
 
+from . import jax_cpu
+
 __all__ = ["BACKENDS", "METHODS", "OPTIMIZERS", "PRESETS", "ADVIStepper", "Checkpoint", "CheckpointError", "FitConfig",
            "FitResult", "MAPStepper", "StartState", "StepState", "Stepper", "TrainingDiverged", "approximation_params", "elbo_scale",
            "fit", "fit_settings", "load_checkpoint", "save_checkpoint", "with_preset"]
@@ -257,13 +259,19 @@ def _optimizer(config: FitConfig, lr):
 
 
 def _compile(loss, updates, seed, backend: str):
-    """Compile one ADVI step on ``backend``, falling back to the next backend that works."""
+    """Compile one step on ``backend``, falling back to the next backend that works. On JAX, the
+    step draws its noise once and hashes its random bits unrolled (:mod:`core.jax_cpu`)."""
     order = [backend] + [b for b in BACKENDS if b != backend]
     errors = []
     for name in order:
         try:
             with _quiet_jax():
-                fn = pm.pytensorf.compile([], loss, updates=updates, random_seed=seed, mode=BACKENDS[name])
+                outputs, step_updates = loss, updates
+                if name == "jax":
+                    jax_cpu.unroll_threefry()
+                    outputs, *values = jax_cpu.isolate_noise([loss, *updates.values()])
+                    step_updates = dict(zip(updates.keys(), values))
+                fn = pm.pytensorf.compile([], outputs, updates=step_updates, random_seed=seed, mode=BACKENDS[name])
             if name != backend:
                 log.warning("backend %s is unavailable (%s); training on %s instead", backend, errors[0], name)
             return fn, name
