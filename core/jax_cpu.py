@@ -20,6 +20,8 @@ Importing this module imports neither JAX nor PyTensor's JAX dispatch (see :mod:
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytensor.tensor as pt
 from pytensor.graph.basic import Apply, Variable
 from pytensor.graph.op import Op
@@ -35,10 +37,12 @@ __all__ = ["NoiseBarrier", "isolate_noise"]
 class NoiseBarrier(JAXOp):
     """The identity, which XLA may neither fuse into its consumers nor recompute (``jax.lax.optimization_barrier``).
 
-    Its gradient is the identity too. Off JAX it is a plain copy-free identity.
+    Its gradient is the identity too. Off JAX it is a plain identity that returns its input, which it
+    declares as a view, so that PyTensor never lets an in-place Op overwrite one through the other.
     """
 
     __props__ = ()
+    view_map: ClassVar[dict[int, list[int]]] = {0: [0]}
     __repr__ = Op.__repr__
 
     def __init__(self) -> None:
