@@ -2,16 +2,20 @@
 
 A digit is chosen far more often than anything else, so these two are not rebuilt like the other
 views (:mod:`dashboard.views`): each keeps its panes and swaps their contents, the inspector's
-charts only their data (:mod:`dashboard.inspector_charts`). Both are :class:`~dashboard.lazy.LazyView`
+charts only their data (:mod:`dashboard.inspector_charts`). The inspector's image and title are
+Bokeh ``Div`` models whose text is replaced: a Panel Markdown or HTML pane re-renders and re-checks
+its object on every change, which was a seventh of the server's work per selection with 50
+sessions selecting at once. Both are :class:`~dashboard.lazy.LazyView`
 objects of the session's :class:`~dashboard.state.RunBrowser`: they update only while the tab is
 open. What they show is computed by the Panel-free functions :func:`gallery_items`,
-:func:`gallery_status` and :func:`inspector_text`.
+:func:`gallery_status` and :func:`inspector_html`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import panel as pn
+from bokeh.models import Div
 
 from . import rundata
 from .gallery import DigitGallery, digit_uri
@@ -22,9 +26,10 @@ from .state import RunBrowser
 from .text import literal
 from .views import CSS, measure_name
 
-__all__ = ["Gallery", "Inspector", "gallery_items", "gallery_status", "inspector_text"]
+__all__ = ["Gallery", "Inspector", "gallery_items", "gallery_status", "inspector_html"]
 
 _DIGIT_CSS = "img.digit { width: 224px; height: 224px; image-rendering: pixelated; border: 1px solid #bbb; }"
+_TITLE_CSS = "h3 { margin: 0.6em 0; } p { margin: 0 0 0.8em; }"
 
 
 def gallery_items(data: RunData, digits: np.ndarray, measure: str) -> list[dict]:
@@ -61,23 +66,29 @@ def gallery_status(data: RunData, compared: RunData | None, digits: np.ndarray, 
     return line
 
 
-def inspector_text(data: RunData, compared: RunData | None, digit: int, measure: str) -> str:
-    """The inspector's Markdown title for test digit ``digit``: its labels and measure in the chosen run,
-    and in the compared run when both runs were tested on the same digits (else why not)."""
+def inspector_html(data: RunData, compared: RunData | None, digit: int, measure: str) -> str:
+    """The inspector's title for test digit ``digit``, as HTML: its labels and measure in the chosen
+    run, and in the compared run when both runs were tested on the same digits (else why not).
+
+    Run names and the reason are outside text: written with :func:`~dashboard.text.literal`, whose
+    character references HTML shows as typed.
+    """
 
     def verdict(d: RunData) -> str:
         draws = f"mode of {d.n_draws} draws" if d.n_draws > 1 else "one network"
         m = d.ranking_measure(measure)
-        return (f"predicted **{d.predicted[digit]}** ({draws}, "
+        return (f"predicted <strong>{d.predicted[digit]}</strong> ({draws}, "
                 f"{'correct' if d.correct[digit] else 'misclassified'}); "
                 f"{measure_name(m).lower()} = {d.measures[m][digit]:.3g}")
 
-    text = f"### Test digit {digit}\nTrue **{data.true[digit]}**; {literal(data.name)}: {verdict(data)}.\n\n"
+    lines = [f"<h3>Test digit {digit}</h3>",
+             f"<p>True <strong>{data.true[digit]}</strong>; {literal(data.name)}: {verdict(data)}.</p>"]
     if compared is not None:
         reason = rundata.different_digits(data, compared)
-        text += (f"{literal(compared.name)}: {verdict(compared)}.\n\n" if reason is None else
-                 f"{literal(compared.name)} is not shown: {literal(reason)}.\n\n")
-    return text + "Below, the true class is the shaded column, its tick marked *true*."
+        lines.append(f"<p>{literal(compared.name)}: {verdict(compared)}.</p>" if reason is None else
+                     f"<p>{literal(compared.name)} is not shown: {literal(reason)}.</p>")
+    lines.append("<p>Below, the true class is the shaded column, its tick marked <em>true</em>.</p>")
+    return "\n".join(lines)
 
 
 class Gallery(LazyView):
@@ -125,16 +136,18 @@ class Inspector(LazyView):
     def __init__(self, browser: RunBrowser, **params) -> None:
         super().__init__(browser, ("data", "compared", "digit", "measure"), **params)
         self.browser = browser
-        self.image = pn.pane.HTML(width=236, height=236, stylesheets=[_DIGIT_CSS])
+        self.image = Div(width=236, height=236)
         self.box = pn.widgets.IntInput(label="Digit (test index)", value=browser.digit, width=150,
                                        css_classes=[CSS.DIGIT_INPUT])
         self.box.param.watch(self._typed, "value")
         self.message = pn.pane.Alert(alert_type="warning", visible=False, css_classes=[CSS.DIGIT_MESSAGE],
                                      sizing_mode="stretch_width")
-        self.title = pn.pane.Markdown(css_classes=[CSS.INSPECTOR_TITLE])
+        self.title = Div(css_classes=[CSS.INSPECTOR_TITLE], width=150)
         self.votes, self.spread = VoteChart(), SpreadChart()
         self._layout = pn.Column(
-            pn.Row(self.image, pn.Column(self.box, self.message, self.title)),
+            # Panel sets the stylesheets of the Bokeh models it shows: theirs go on the panes
+            pn.Row(pn.pane.Bokeh(self.image, stylesheets=[_DIGIT_CSS]),
+                   pn.Column(self.box, self.message, pn.pane.Bokeh(self.title, stylesheets=[_TITLE_CSS]))),
             pn.pane.Bokeh(self.votes.figure, sizing_mode="stretch_width", css_classes=[CSS.VOTES]),
             pn.pane.Bokeh(self.spread.figure, sizing_mode="stretch_width", css_classes=[CSS.SPREAD]),
             sizing_mode="stretch_width",
@@ -162,7 +175,7 @@ class Inspector(LazyView):
         with pn.io.hold():
             self.message.visible = False
             self.box.value = digit
-            self.image.object = f'<img class="digit" src="{digit_uri(data.images[digit])}" alt="test digit {digit}">'
-            self.title.object = inspector_text(data, compared, digit, measure)
+            self.image.text = f'<img class="digit" src="{digit_uri(data.images[digit])}" alt="test digit {digit}">'
+            self.title.text = inspector_html(data, compared, digit, measure)
             self.votes.show([d.labels[:, digit] for d in runs], true, names)
             self.spread.show(probabilities, true, names)

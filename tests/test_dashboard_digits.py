@@ -13,9 +13,9 @@ from bokeh.document import Document
 from core import store
 from core.synthetic import synthetic_run
 from dashboard import rundata
-from dashboard.digits import Gallery, Inspector, gallery_items, gallery_status, inspector_text
+from dashboard.digits import Gallery, Inspector, gallery_items, gallery_status, inspector_html
 from dashboard.state import PAGE_SIZE, RunBrowser
-from tests.test_dashboard_text import shown_text
+from tests.test_dashboard_text import shown_markup, shown_text
 
 
 @pytest.fixture(scope="module")
@@ -59,13 +59,13 @@ def test_gallery_status_counts_the_digits_and_the_compared_runs_right_ones(folde
     assert "true class 2 predicted as 7" in markdown(gallery_status(a, None, digits[:0], "entropy", True, (2, 7), 0, 1))
 
 
-def test_inspector_text_gives_both_runs_or_why_not(folder):
+def test_inspector_html_gives_both_runs_or_why_not(folder):
     a, b, c = (rundata.run_data(folder / f"{n}.nc") for n in "abc")
-    text = markdown(inspector_text(a, b, 5, "variation_ratio"))
+    text = shown_markup(inspector_html(a, b, 5, "variation_ratio"))
     assert "Test digit 5" in text and f"True {a.true[5]}" in text
     assert f"a: predicted {a.predicted[5]}" in text and f"b: predicted {b.predicted[5]}" in text
     assert "variation ratio = " in text and "shaded column" in text
-    why = markdown(inspector_text(a, c, 5, "entropy"))
+    why = shown_markup(inspector_html(a, c, 5, "entropy"))
     assert "c is not shown: a was tested on 120 digits and c on 90" in why
 
 
@@ -80,7 +80,7 @@ def test_the_inspector_shows_the_compared_runs_predictive_for_the_same_digit(bro
     assert inspector.votes.source.data["draws"][10:] == np.bincount(b.labels[:, digit], minlength=10).tolist()
     browser.compare = "c"  # other test digits: the chosen run's only, and the reason
     assert set(inspector.votes.source.data["run"]) == {"a"}
-    assert "c is not shown" in shown_text(inspector.title)
+    assert "c is not shown" in shown_markup(inspector.title.text)
 
 
 def test_an_out_of_range_digit_is_refused_and_the_box_keeps_the_shown_digit(browser):
@@ -90,9 +90,9 @@ def test_an_out_of_range_digit_is_refused_and_the_box_keeps_the_shown_digit(brow
     inspector.box.value = 99999  # what typing does
     assert browser.digit == shown and inspector.box.value == shown
     assert inspector.message.visible and "no test digit 99999" in shown_text(inspector.message)
-    assert f"Test digit {shown}" in shown_text(inspector.title)
+    assert f"Test digit {shown}" in shown_markup(inspector.title.text)
     inspector.box.value = 7
-    assert browser.digit == 7 and not inspector.message.visible and "Test digit 7" in shown_text(inspector.title)
+    assert browser.digit == 7 and not inspector.message.visible and "Test digit 7" in shown_markup(inspector.title.text)
 
 
 def test_the_gallery_follows_the_order_and_a_click_selects_the_digit(browser):
@@ -111,10 +111,10 @@ def test_the_gallery_follows_the_order_and_a_click_selects_the_digit(browser):
 def test_hidden_viewers_catch_up_when_shown(browser):
     gallery, inspector = Gallery(browser), Inspector(browser)
     browser.run = "c"
-    assert gallery.grid.items == [] and not inspector.title.object  # no work while the tab is closed
+    assert gallery.grid.items == [] and not inspector.title.text  # no work while the tab is closed
     gallery.active = inspector.active = True
     assert gallery.grid.items[0]["digit"] == browser.page_digits()[0]
-    assert f"Test digit {browser.digit}" in shown_text(inspector.title)
+    assert f"Test digit {browser.digit}" in shown_markup(inspector.title.text)
 
 
 def test_a_changed_compared_run_is_used(browser, folder):

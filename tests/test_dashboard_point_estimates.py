@@ -88,7 +88,7 @@ def test_shift_calibration_and_digits_work_for_a_point_estimate(runs):
     status = digits.gallery_status(m, a, order, "chi_square", False, None, 0, 1)
     assert "by predictive entropy (chi-square of votes vs uniform is not defined for mlp&#45;map)" in status
     digit = int(order[0])
-    assert "one network" in digits.inspector_text(m, a, digit, "chi_square")
+    assert "one network" in digits.inspector_html(m, a, digit, "chi_square")
 
 
 def test_the_runs_table_gives_each_runs_method_and_a_point_estimates_objective(folder):

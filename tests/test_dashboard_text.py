@@ -10,6 +10,7 @@ from pathlib import Path
 import panel as pn
 import pytest
 from bokeh.document import Document
+from bokeh.models import Div
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -41,11 +42,21 @@ def shown_text(pane: pn.pane.Markdown) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", rendered_html(pane)))
 
 
-def assert_plain(pane: pn.pane.Markdown) -> None:
+def shown_markup(markup: str) -> str:
+    """The text a person reads in HTML ``markup``, as a Bokeh ``Div`` shows its text."""
+    return html.unescape(re.sub(r"<[^>]+>", "", markup))
+
+
+def assert_plain_markup(markup: str) -> None:
     """No element a value could have brought in: links (but Markdown's own heading anchors), images,
     scripts, frames."""
-    markup = re.sub(r'<a class="header-anchor" href="#[^"]*">', "", rendered_html(pane))
+    markup = re.sub(r'<a class="header-anchor" href="#[^"]*">', "", markup)
     assert not re.search(r"<(a|img|script|iframe|object|embed|svg)\b", markup, re.IGNORECASE), markup
+
+
+def assert_plain(pane: pn.pane.Markdown) -> None:
+    """:func:`assert_plain_markup` on the HTML a Markdown (or Alert) pane sends to the page."""
+    assert_plain_markup(rendered_html(pane))
 
 
 @pytest.mark.parametrize("value", PAYLOADS)
@@ -86,10 +97,17 @@ def test_no_view_renders_a_value_as_markup(hostile_folder, tab):
     view = pn.Column(*parts)
     view.get_root(Document())
     panes = [*view.select(pn.pane.Markdown), *frame.sidebar(browser)[3].select(pn.pane.Markdown)]
+    # the inspector's image and title are Bokeh Divs; the image is the one <img> the app writes itself
+    divs = [pane.object for pane in view.select(pn.pane.Bokeh) if isinstance(pane.object, Div)
+            and not pane.object.text.startswith('<img class="digit"')]
     assert panes
     for pane in panes:
         assert_plain(pane)
-    text = " ".join(shown_text(p) for p in panes)
+    for div in divs:
+        assert_plain_markup(div.text)
+    text = " ".join([*(shown_text(p) for p in panes), *(shown_markup(d.text) for d in divs)])
+    if tab == "digits":
+        assert HOSTILE_NAME in text and "mlp-hier" in text
     if tab == "runs":
         assert HOSTILE_NAME in text and "<img src=x onerror=alert(3)>" in text
     if tab == "hyperpriors":
