@@ -260,7 +260,7 @@ def _optimizer(config: FitConfig, lr):
 
 def _compile(loss, updates, seed, backend: str):
     """Compile one step on ``backend``, falling back to the next backend that works. On JAX, the
-    step draws its noise once (:mod:`core.jax_cpu`)."""
+    step draws its noise once, hashed unrolled (:mod:`core.jax_cpu`)."""
     order = [backend] + [b for b in BACKENDS if b != backend]
     errors = []
     for name in order:
@@ -271,6 +271,8 @@ def _compile(loss, updates, seed, backend: str):
                     outputs, *values = jax_cpu.isolate_noise([loss, *updates.values()])
                     step_updates = dict(zip(updates.keys(), values))
                 fn = pm.pytensorf.compile([], outputs, updates=step_updates, random_seed=seed, mode=BACKENDS[name])
+                if name == "jax":
+                    jax_cpu.unroll_step_keys(fn)
             if name != backend:
                 log.warning("backend %s is unavailable (%s); training on %s instead", backend, errors[0], name)
             return fn, name

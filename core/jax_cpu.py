@@ -1,27 +1,34 @@
-"""What makes a training step compiled by PyTensor's JAX backend draw its noise once on a CPU.
+"""What makes a training step compiled by PyTensor's JAX backend fast on a CPU.
 
-Profiles of the MLP's ADVI step (batch 500, float32, 2 cores) showed that XLA recomputed the noise.
-The step draws one standard normal per weight (1.28 million for the MLP) and uses each draw three
-times: in the weights, in the log density of the approximation and in the gradient of the sds.
-XLA's fusion copies a cheap-looking producer into each of its consumers, and so it drew the whole
-Threefry stream and its inverse error function once per use. :func:`isolate_noise` puts an
-optimization barrier after every float draw, which makes XLA compute it once and keep it. In plain
-JAX this took the MLP's mean-field gradient from 51 ms to 28 ms, and the MLP's ADVI step from 21.0
-to 25.1 it/s (benchmarks/README.md has the measured figures). It changes nothing that is computed:
-the same draws, the same objective.
+Profiles of the MLP's ADVI step (batch 500, float32, 2 cores) showed where its time beyond the
+matrix products went:
 
-Threefry itself is lowered as JAX lowers it. Unrolled, it drew the same normals in 3.0 ms instead
-of 7.3 ms, but the lowering is JAX's for the whole process, and with it XLA did not finish compiling
-NumPyro's SVI update of the same network in 50 minutes: too much to impose on every JAX program a
-user runs beside a fit.
+- **XLA recomputed the noise.** The step draws one standard normal per weight (1.28 million for the
+  MLP) and uses each draw three times: in the weights, in the log density of the approximation and
+  in the gradient of the sds. XLA's fusion copies a cheap-looking producer into each of its
+  consumers, and so it drew the whole Threefry stream and its inverse error function once per use.
+  :func:`isolate_noise` puts an optimization barrier after every float draw, which makes XLA compute
+  it once and keep it. In plain JAX this took the MLP's mean-field gradient from 51 ms to 28 ms,
+  and the MLP's ADVI step from 21.0 to 25.1 it/s.
+- **Threefry ran as a loop.** On CPUs JAX lowers the Threefry-2x32 hash as a loop of five passes over
+  the whole counter array, to save compile time. Unrolled, XLA fuses it into one pass: 1.28 million
+  normals in 3.0 ms instead of 7.3 ms. JAX's lowering rule is the whole process's, though, and
+  registered for every program it made XLA's compile of NumPyro's SVI update of the same network
+  run for 50 minutes. So the unrolled hash is a PRNG implementation of its own,
+  :data:`THREEFRY_UNROLLED`: only keys made with it use it, and :func:`unroll_step_keys` gives the
+  compiled step such keys. It is the same hash on the same counters, so it draws the same bits.
+
+Neither changes what is computed: the same draws, the same objective (benchmarks/README.md has the
+measured figures).
 
 Importing this module imports neither JAX nor PyTensor's JAX dispatch (see :mod:`core.conv_op`).
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
+import numpy as np
 import pytensor.tensor as pt
 from pytensor.graph.basic import Apply, Variable
 from pytensor.graph.op import Op
@@ -31,7 +38,7 @@ from pytensor.link.jax.ops import JAXOp
 from pytensor.tensor.random.op import RandomVariable
 from pytensor.tensor.type import float_dtypes
 
-__all__ = ["NoiseBarrier", "isolate_noise"]
+__all__ = ["THREEFRY_UNROLLED", "NoiseBarrier", "isolate_noise", "threefry_2x32", "unroll_step_keys"]
 
 
 class NoiseBarrier(JAXOp):
@@ -84,3 +91,86 @@ def isolate_noise(outputs: list[Variable]) -> list[Variable]:
     if not draws:
         return list(outputs)
     return graph_replace(list(outputs), {v: _barrier(v) for v in draws})
+
+
+def threefry_2x32(key1, key2, x1, x2):
+    """The Threefry-2x32 hash (20 rounds; Salmon et al., 2011), unrolled: uint32 arrays in, two out.
+
+    Written out round by round from the paper, as JAX's own non-CPU lowering is, so that XLA fuses
+    it into one elementwise pass.
+    """
+    import jax.numpy as jnp
+
+    def rotate_left(v, d):
+        return (v << np.uint32(d)) | (v >> np.uint32(32 - d))
+
+    rotations = ((13, 15, 26, 6), (17, 29, 16, 24))
+    ks = (key1, key2, key1 ^ key2 ^ np.uint32(0x1BD11BDA))
+    x = [jnp.asarray(x1) + ks[0], jnp.asarray(x2) + ks[1]]
+    for i in range(5):
+        for r in rotations[i % 2]:
+            x[0] = x[0] + x[1]
+            x[1] = x[0] ^ rotate_left(x[1], r)
+        x[0] = x[0] + ks[(i + 1) % 3]
+        x[1] = x[1] + ks[(i + 2) % 3] + np.uint32(i + 1)
+    return tuple(x)
+
+
+def _random_bits(key, bit_width: int, shape: tuple[int, ...]):
+    """JAX's Threefry random bits (its "partitionable" counters), hashed by :func:`threefry_2x32`.
+
+    32-bit draws of fewer than 2**32 numbers, the step's, get the unrolled hash; anything else goes
+    to JAX's own implementation. Both give the same bits.
+    """
+    import jax
+    from jax.extend.random import threefry_prng_impl
+
+    size = int(np.prod(shape, dtype=np.int64))
+    if bit_width != 32 or size >= 2**32 or not jax.config.jax_threefry_partitionable:
+        return threefry_prng_impl.random_bits(key, bit_width, shape)
+    # the counter of each number is its flat index as a 64-bit integer: high word 0, low word the index
+    low = jax.lax.iota(np.uint32, size).reshape(shape)
+    bits1, bits2 = threefry_2x32(key[0], key[1], jax.numpy.zeros_like(low), low)
+    return bits1 ^ bits2
+
+
+def _make_threefry_unrolled():
+    from jax.extend.random import define_prng_impl, threefry_prng_impl
+
+    return define_prng_impl(key_shape=(2,), seed=threefry_prng_impl.seed, split=threefry_prng_impl.split,
+                            random_bits=_random_bits, fold_in=threefry_prng_impl.fold_in,
+                            name="threefry2x32_unrolled", tag="fry_u")
+
+
+class _Lazy:
+    """:data:`THREEFRY_UNROLLED`, made on first use: importing this module does not import JAX."""
+
+    def __init__(self) -> None:
+        self._impl = None
+
+    def get(self):
+        if self._impl is None:
+            self._impl = _make_threefry_unrolled()
+        return self._impl
+
+
+THREEFRY_UNROLLED = _Lazy()
+
+
+def unroll_step_keys(fn: Any) -> int:
+    """Make the random generators of ``fn``, a function PyTensor compiled for JAX, draw with
+    :data:`THREEFRY_UNROLLED`; returns how many it changed. Call it before ``fn``'s first call.
+
+    PyTensor's JAX backend keeps each generator as a dict whose ``"jax_state"`` is JAX key data; a key
+    wrapped with an implementation carries it through ``jax.random.split`` and every draw.
+    """
+    import jax
+
+    changed = 0
+    for container in fn.input_storage:
+        value = container.storage[0]
+        if isinstance(value, dict) and "jax_state" in value and not jax.dtypes.issubdtype(
+                value["jax_state"].dtype, jax.dtypes.prng_key):
+            value["jax_state"] = jax.random.wrap_key_data(value["jax_state"], impl=THREEFRY_UNROLLED.get())
+            changed += 1
+    return changed
