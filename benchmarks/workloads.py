@@ -27,6 +27,7 @@ from core.models import architecture
 __all__ = [
     "BATCH_SIZE",
     "HYPER_SD",
+    "MIXTURE",
     "MODELS",
     "PRIORS",
     "PRIOR_SD",
@@ -50,6 +51,8 @@ PRIORS = ("normal", "hierarchical")
 BATCH_SIZE = 500
 PRIOR_SD = 0.1  # every tensor ~ Normal(0, 0.1), the post's fixed prior
 HYPER_SD = 1.0  # hierarchical: one HalfNormal(1) hyperprior per tensor, the tensor ~ Normal(0, it)
+# the shipped mlp-mixture's and cnn-mixture's scale mixture: pi N(0, 1) + (1 - pi) N(0, e^-7), pi = 1/4
+MIXTURE = {"pi": 0.25, "sigma1": 1.0, "sigma2": float(np.exp(-7.0))}
 # start sd of every weight's approximation, where a workaround needs one (DESIGN.md: float32 ADVI
 # with PyMC's start sd 0.69 gives NaN gradients for 800-wide tanh layers); ours starts there too
 START_SIGMA = 0.01
