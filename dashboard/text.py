@@ -1,9 +1,9 @@
-"""Outside text (URL values, file names, a run file's attributes) made safe for Markdown panes.
+"""Outside text (URL values, file names, a run file's attributes) made safe for Markdown panes and HTML.
 
 Panel's Markdown and Alert panes render HTML, Markdown syntax and bare URLs (``cnn-normal.nc`` is a
 link: ``.nc`` is a country's domain). A value from outside the app is data: :func:`literal` turns it
 into text that every one of those renders character for character, so it can sit inside a trusted
-Markdown template.
+Markdown template, or a trusted HTML one (the digit inspector's title, :mod:`dashboard.digits`).
 """
 
 from __future__ import annotations
