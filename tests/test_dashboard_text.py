@@ -39,7 +39,7 @@ def rendered_html(pane: pn.pane.Markdown) -> str:
 
 def shown_text(pane: pn.pane.Markdown) -> str:
     """The text a person reads in a Markdown (or Alert) pane."""
-    return html.unescape(re.sub(r"<[^>]+>", "", rendered_html(pane)))
+    return shown_markup(rendered_html(pane))
 
 
 def shown_markup(markup: str) -> str:
