@@ -39,6 +39,7 @@ if __package__ in (None, ""):
 from benchmarks import implementations, workloads
 from benchmarks.isolation import emit, run_worker
 from benchmarks.settings import Settings
+from core.priors import PRIORS
 
 __all__ = ["OURS_LEARNING_RATE", "START_SIGMA", "race", "run", "table"]
 
@@ -194,8 +195,9 @@ def main(argv: list[str] | None = None) -> None:
     own = None
     if args.own_prior:
         prior, iterations, cap = args.own_prior
-        if prior not in ("hierarchical", "mixture"):
-            parser.error(f"--own-prior: {prior!r} is not one of ours besides the race's normal; choose hierarchical or mixture")
+        others = [p for p in PRIORS if p != "normal"]
+        if prior not in others:
+            parser.error(f"--own-prior: {prior!r} is not one of ours besides the race's normal; choose {' or '.join(others)}")
         own = (prior, int(iterations), float(cap))
     race(args.model, args.target or workloads.TARGET_ACCURACY[args.model], args.cap, args.check_every,
          tuple(float(v) for v in args.learning_rates.split(",")), args.data_dir, own)
