@@ -68,21 +68,34 @@ def _plain_predictor(floatx: str, backend: str | None):
 @dataclass(frozen=True)
 class Implementation:
     """``floatx``: the worker process's PyTensor floatX (which also sets JAX's 64-bit mode, see
-    :mod:`benchmarks.isolation`); ``models``: the networks it is measured on."""
+    :mod:`benchmarks.isolation`); ``predictor``: None for one timed in training only; ``models``: the
+    networks it is measured on; ``heap``: whether its worker first keeps large allocations mapped, as
+    ``bnn`` does (:mod:`core.heap`)."""
 
     name: str
     label: str
     floatx: str
     trainer: Callable[..., workloads.Trainer]
-    predictor: Callable[[str, np.ndarray, int], Callable]
+    predictor: Callable[[str, np.ndarray, int], Callable] | None
     models: tuple[str, ...] = field(default=workloads.MODELS)
+    heap: bool = False
+
+    def prepare_process(self) -> None:
+        """What the worker does first, before any thread allocates."""
+        if self.heap:
+            from core.heap import keep_large_allocations
+
+            keep_large_allocations()
 
 
 IMPLEMENTATIONS = {
     impl.name: impl
     for impl in (
-        Implementation("ours", "ours (core: JAX, float32)", "float32", _ours_trainer, _ours_predictor),
+        Implementation("ours", "ours (core: JAX, float32)", "float32", _ours_trainer, _ours_predictor, heap=True),
         Implementation("numpyro", "NumPyro (SVI, AutoNormal, jit)", "float32", _numpyro_trainer, _numpyro_predictor),
+        # NumPyro given ours' heap settings: how much of ours' lead is the allocator's, in training
+        Implementation("numpyro-heap", "NumPyro, with ours' heap settings", "float32", _numpyro_trainer, None,
+                       heap=True),
         Implementation("plain", "plain PyMC (float64, default backend)", "float64",
                        _plain_trainer("float64", None), _plain_predictor("float64", None)),
         Implementation("plain-jax", "plain PyMC (float32, JAX)", "float32",

@@ -81,6 +81,7 @@ def matmul_gflops(seconds: float = 2.0) -> float:
 
 def measure(impl_name: str, model: str, n_digits: int, n_draws: int, data_dir: Path | None) -> None:
     impl = implementations.get(impl_name)
+    impl.prepare_process()
     images = workloads.load(data_dir).x_test[:n_digits]
     t0 = time.perf_counter()
     predict = impl.predictor(model, images, n_draws)
@@ -102,7 +103,7 @@ def run(settings: Settings) -> dict:
         for model in settings.models:
             for name in settings.implementations:
                 impl = implementations.get(name)
-                if model not in impl.models:
+                if model not in impl.models or impl.predictor is None:
                     continue
                 args = ["benchmarks/prediction.py", "--impl", name, "--model", model,
                         "--digits", str(settings.predict_digits), "--draws", str(settings.predict_draws)]

@@ -23,7 +23,7 @@ class Settings:
     data_dir: Path | None = None
     models: tuple[str, ...] = workloads.MODELS
     priors: tuple[str, ...] = workloads.PRIORS
-    implementations: tuple[str, ...] = ("ours", "numpyro", "plain", "plain-jax")
+    implementations: tuple[str, ...] = ("ours", "numpyro", "numpyro-heap", "plain", "plain-jax")
     repeats: int = 1  # rounds of every implementation in turn (interleaved: load changes hit all alike)
 
     # training throughput, per worker process

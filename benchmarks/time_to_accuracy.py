@@ -76,6 +76,7 @@ class Contender:
 def race(model: str, target: float, cap_s: float, check_every: int, learning_rates: tuple[float, ...],
          data_dir: Path | None, own_prior: tuple[str, int, float] | None = None) -> None:
     """Race the contenders; ``own_prior``: (prior, iterations, cap in s) of ours with another prior, or None."""
+    implementations.get("ours").prepare_process()  # the contenders share one process, and so ours' heap
     data = workloads.load(data_dir)
     images, labels = workloads.check_subset(data)
     start = {"start_sigma": START_SIGMA}

@@ -37,6 +37,7 @@ def measure(impl_name: str, model: str, prior: str, seconds: float, max_iteratio
             data_dir: Path | None) -> None:
     """Measure one implementation and report each stage with :func:`~benchmarks.isolation.emit`."""
     impl = implementations.get(impl_name)
+    impl.prepare_process()
     data = workloads.load(data_dir)
     t0 = time.perf_counter()
     trainer = impl.trainer(model, prior, data)

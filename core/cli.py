@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import store
+from . import heap, store
 
 log = logging.getLogger(__name__)
 
@@ -353,6 +353,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    heap.keep_large_allocations()  # before any thread allocates: see core.heap
     args = None
     try:
         parser = build_parser()  # imports PyMC: seconds in which a Ctrl-C is likely too
