@@ -10,8 +10,8 @@ unmapping 122 MB took 93 ms there; writing it once mapped, 6 ms).
 :func:`keep_large_allocations` makes every thread allocate from the one main heap, never by
 ``mmap``, and lets that heap keep what is freed. The CNN's step then faults no more after the first
 steps and ran at 14.2 instead of 8.9 it/s, the MLP's at 30.6 instead of 27.8. The cost: the process
-keeps its peak heap (the CNN's training worker peaked at 1.96 GB of memory instead of 1.61 GB), and
-the threads share one arena's lock, which the steps did not show.
+keeps its peak heap (the CNN's training worker peaked at 1,964 MiB of memory instead of 1,612 MiB),
+and the threads share one arena's lock, which the steps did not show.
 
 It holds only for threads that allocate for the first time after it: ``bnn`` calls it first thing.
 A program that trains through the API calls it before it uses JAX. Nothing here imports JAX.
