@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.workloads import ROOT
+from benchmarks.workloads import SHIPPED_RUNS
 
 __all__ = ["Runs"]
 
@@ -20,7 +20,7 @@ class Runs:
     """
 
     def __init__(self, folder: Path | None) -> None:
-        folder = folder or ROOT / "cached_traces"
+        folder = folder or SHIPPED_RUNS
         self._tmp = None
         if any(folder.glob("[!.]*.nc")):
             self.folder, self.kind = folder, f"runs in {folder}"

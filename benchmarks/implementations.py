@@ -17,15 +17,16 @@ from benchmarks import workloads
 __all__ = ["IMPLEMENTATIONS", "Implementation", "get"]
 
 
-def _ours_trainer(model, prior, data, learning_rate=None, start_sigma=None, iterations=None):
+def _ours_trainer(model, prior, data, learning_rate=None, start_sigma=None, config=None, prior_params=None):
     from dataclasses import replace
 
     from benchmarks.ours import OursTrainer
     from core.inference import FitConfig
 
-    # ours as `bnn train` runs it: FitConfig's defaults, but for the settings given
-    given = {"learning_rate": learning_rate, "start_sigma": start_sigma, "iterations": iterations}
-    return OursTrainer(model, prior, data, replace(FitConfig(), **{k: v for k, v in given.items() if v is not None}))
+    # ours as `bnn train` runs it: ``config`` (else FitConfig's defaults), but for the settings given
+    given = {"learning_rate": learning_rate, "start_sigma": start_sigma}
+    return OursTrainer(model, prior, data, replace(config or FitConfig(), **{k: v for k, v in given.items() if v is not None}),
+                       prior_params=prior_params)
 
 
 def _ours_predictor(model, images, n_draws):

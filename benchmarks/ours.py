@@ -36,27 +36,27 @@ __all__ = ["OursTrainer", "initial_approximation", "predictor", "prior", "quick_
 
 def prior(kind: str):
     """The benchmarks' priors (:mod:`benchmarks.workloads`) as core's prior objects."""
-    params = {"normal": {"sd": workloads.PRIOR_SD}, "hierarchical": {"hyper_sd": workloads.HYPER_SD},
-              "mixture": workloads.MIXTURE}
-    return make_prior(kind, **params[kind])
+    return make_prior(kind, **({"sd": workloads.PRIOR_SD} if kind == "normal" else {"hyper_sd": workloads.HYPER_SD}))
 
 
 class OursTrainer:
     """``fit``'s stepper on ``model``, stepped ``n`` steps at a time (see :class:`benchmarks.workloads.Trainer`).
 
     ``config`` is what ``bnn train`` would use (FitConfig's defaults: Adam, cosine-decayed step size
-    over ``config.iterations``, Glorot start means, start sd 0.01, JAX, float32).
+    over ``config.iterations``, Glorot start means, start sd 0.01, JAX, float32). ``prior_params``: the
+    prior's parameters, else the benchmarks' (:func:`prior`).
     """
 
     def __init__(self, model: str, prior_kind: str, data: workloads.Data, config: FitConfig | None = None,
-                 spec: list[LayerSpec] | None = None) -> None:
+                 spec: list[LayerSpec] | None = None, prior_params: dict | None = None) -> None:
         import pytensor
 
         self.config = config = config or FitConfig()
         self.spec = spec or workloads.layers(model)
         self._weights = [p.name for p in param_specs(self.spec)]
+        the_prior = prior(prior_kind) if prior_params is None else make_prior(prior_kind, **prior_params)
         with pytensor.config.change_flags(floatX=config.float):
-            self.model = build_model(self.spec, prior(prior_kind), data.x_train, data.y_train, batch_size=config.batch_size)
+            self.model = build_model(self.spec, the_prior, data.x_train, data.y_train, batch_size=config.batch_size)
             self.stepper = ADVIStepper(self.model, config)
 
     @property

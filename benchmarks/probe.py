@@ -32,7 +32,7 @@ if __package__ in (None, ""):
 
 from benchmarks.app_selection import percentiles
 from benchmarks.machine import describe, load_average
-from benchmarks.workloads import ROOT
+from benchmarks.workloads import ROOT, SHIPPED_RUNS
 from dashboard.serving import VIEWPORT, launch_chromium, serve_dashboard
 
 __all__ = ["angles", "in_browser", "on_server", "table"]
@@ -143,7 +143,7 @@ def table(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="The Probe tab's update latency (slider to shown prediction).")
-    parser.add_argument("--runs", type=Path, default=ROOT / "cached_traces", help="folder of runs")
+    parser.add_argument("--runs", type=Path, default=SHIPPED_RUNS, help="folder of runs")
     parser.add_argument("--run", default="cnn-hierarchical", help="the run probed")
     parser.add_argument("--compare", default="mlp-normal", help="the run compared with it ('' for none)")
     parser.add_argument("--updates", type=int, default=40, help="slider moves timed in each measurement")

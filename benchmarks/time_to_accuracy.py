@@ -3,7 +3,7 @@
 Worker (one model per process; ours and NumPyro at each learning rate of the grid, interleaved)::
 
     python benchmarks/time_to_accuracy.py --model mlp --target 0.96 --cap 600 --check-every 100
-    python benchmarks/time_to_accuracy.py --model cnn --cap 300 --check-every 50 --own-prior mixture 5000 2700
+    python benchmarks/time_to_accuracy.py --model cnn --cap 300 --check-every 50 --own-run cnn-mixture 2700
 
 Every contender takes ``--check-every`` steps in turn, so that all of them train under the same
 load, and its accuracy is then checked on a fixed subset of 2,000 test digits. The check is not
@@ -17,9 +17,9 @@ Every contender starts every weight's sd at :data:`START_SIGMA` (0.001). Ours tr
 over FitConfig's 20,000 steps; the shipped ``mlp-normal`` starts so
 too); NumPyro with Adam at each constant
 learning rate of the grid, and is scored by the best. All of them fit the post's Normal(0, 0.1)
-prior. ``--own-prior`` adds ours with another of its priors, as ``bnn train`` runs it with that
-many iterations (FitConfig's start and step size), under a cap of its own: the CNN goal allows any
-of our priors, and the shipped ``cnn-mixture`` reached 99% where no Normal(0, 0.1) fit did. Why that start: from sds of 0.01 the sds
+prior. ``--own-run`` adds ours replaying a shipped run, its prior and fit settings read from its
+file in ``cached_traces/``, under a cap of its own: the CNN goal allows any of our priors, and the
+shipped ``cnn-mixture`` reached 99% where no Normal(0, 0.1) fit did. Why that start: from sds of 0.01 the sds
 reach the prior's 0.1 within a few thousand steps, and the mean network of such a noisy fit
 stays under 96% for longer than the cap (no contender reached 96% in 10 min in the run of
 2026-11-25); from 0.001 the means fit the digits first.
@@ -30,8 +30,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -39,7 +40,9 @@ if __package__ in (None, ""):
 from benchmarks import implementations, workloads
 from benchmarks.isolation import emit, run_worker
 from benchmarks.settings import Settings
-from core.priors import PRIORS
+
+if TYPE_CHECKING:
+    from core.inference import FitConfig
 
 __all__ = ["OURS_LEARNING_RATE", "START_SIGMA", "race", "run", "table"]
 
@@ -73,19 +76,43 @@ class Contender:
         }
 
 
+class OwnRun(NamedTuple):
+    """Ours replaying a shipped ADVI run: its name, prior, the prior's parameters, fit settings, cap in s."""
+
+    name: str
+    prior: str
+    prior_params: dict
+    config: FitConfig
+    cap_s: float
+
+
+def shipped_run(name: str, cap_s: float) -> OwnRun:
+    """The shipped ADVI run ``name`` (``cached_traces/NAME.nc``) to replay under ``cap_s``; ValueError if
+    it is not an ADVI run."""
+    from core.inference import FitConfig
+    from core.store import load_run, run_attrs
+
+    attrs = run_attrs(load_run(workloads.SHIPPED_RUNS / f"{name}.nc"))
+    if attrs["method"] != "advi":
+        raise ValueError(f"{name} is a {attrs['method']} run; the race replays ADVI runs")
+    config = FitConfig(**{f.name: attrs[f.name] for f in fields(FitConfig) if f.name in attrs})
+    return OwnRun(name, attrs["prior"], attrs["prior_params"], config, cap_s)
+
+
 def race(model: str, target: float, cap_s: float, check_every: int, learning_rates: tuple[float, ...],
-         data_dir: Path | None, own_prior: tuple[str, int, float] | None = None) -> None:
-    """Race the contenders; ``own_prior``: (prior, iterations, cap in s) of ours with another prior, or None."""
+         data_dir: Path | None, own_run: OwnRun | None = None) -> None:
+    """Race the contenders; ``own_run``: ours replaying a shipped run too, or None."""
     implementations.get("ours").prepare_process()  # the contenders share one process, and so ours' heap
     data = workloads.load(data_dir)
     images, labels = workloads.check_subset(data)
     start = {"start_sigma": START_SIGMA}
     contenders = [Contender(f"ours lr={OURS_LEARNING_RATE:g}", "ours", OURS_LEARNING_RATE, cap_s, options=start)] + [
         Contender(f"numpyro lr={lr:g}", "numpyro", lr, cap_s, options=start) for lr in learning_rates]
-    if own_prior is not None:
-        prior, iterations, own_cap_s = own_prior
-        contenders.append(Contender(f"ours {prior} prior, {iterations:,} iterations", "ours", None, own_cap_s,
-                                    prior=prior, options={"iterations": iterations}))
+    if own_run is not None:
+        name, prior, params, config, own_cap_s = own_run
+        contenders.append(Contender(f"ours as {name} ({prior} prior, {config.iterations:,} iterations)", "ours",
+                                    config.learning_rate, own_cap_s, prior=prior,
+                                    options={"config": config, "prior_params": params}))
     for c in contenders:
         t0 = time.perf_counter()
         c.trainer = implementations.get(c.implementation).trainer(model, c.prior, data, learning_rate=c.learning_rate,
@@ -127,13 +154,13 @@ def run(settings: Settings) -> dict:
         if settings.data_dir:
             args += ["--data-dir", str(settings.data_dir)]
         n = 1 + len(settings.numpyro_learning_rates)
-        own = settings.accuracy_own_priors.get(model)
+        own = settings.accuracy_own_runs.get(model)
         if own is not None:
-            args += ["--own-prior", *map(str, own)]
+            args += ["--own-run", *map(str, own)]
         # every contender's clock runs to its cap at worst, plus starting, compiling and checking
-        worker_cap = n * cap + (own[2] if own else 0.0) + (n + (own is not None)) * settings.compile_cap_s
+        worker_cap = n * cap + (own[1] if own else 0.0) + (n + (own is not None)) * settings.compile_cap_s
         print(f"  time to accuracy: {model} to {target:.0%}, {n} contenders, cap {cap:.0f} s each"
-              + (f"; ours with the {own[0]} prior, cap {own[2]:.0f} s" if own else ""), flush=True)
+              + (f"; ours as {own[0]}, cap {own[1]:.0f} s" if own else ""), flush=True)
         result = run_worker(args, worker_cap, floatx="float32")
         final = result.latest("contenders")
         results[model] = {"status": result.status, "error": result.error, "target": target, "cap_s": cap,
@@ -190,16 +217,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--check-every", type=int, default=100, help="steps between accuracy checks")
     parser.add_argument("--learning-rates", default="0.001,0.003,0.01", help="NumPyro's grid, comma-separated")
     parser.add_argument("--data-dir", type=Path, default=None, help="folder of the MNIST files")
-    parser.add_argument("--own-prior", nargs=3, metavar=("PRIOR", "ITERATIONS", "CAP"), default=None,
-                        help="ours with this prior too, FitConfig's settings with ITERATIONS, its own cap in s")
+    parser.add_argument("--own-run", nargs=2, metavar=("RUN", "CAP"), default=None,
+                        help="ours replaying the shipped run RUN too (cached_traces/RUN.nc), its own cap in s")
     args = parser.parse_args(argv)
     own = None
-    if args.own_prior:
-        prior, iterations, cap = args.own_prior
-        others = [p for p in PRIORS if p != "normal"]
-        if prior not in others:
-            parser.error(f"--own-prior: {prior!r} is not one of ours besides the race's normal; choose {' or '.join(others)}")
-        own = (prior, int(iterations), float(cap))
+    if args.own_run:
+        name, cap = args.own_run
+        shipped = sorted(p.stem for p in workloads.SHIPPED_RUNS.glob("*.nc"))
+        if name not in shipped:
+            parser.error(f"--own-run: {name!r} is not a shipped run; choose one of {', '.join(shipped)}")
+        try:
+            own = shipped_run(name, float(cap))
+        except ValueError as exc:
+            parser.error(f"--own-run: {exc}")
     race(args.model, args.target or workloads.TARGET_ACCURACY[args.model], args.cap, args.check_every,
          tuple(float(v) for v in args.learning_rates.split(",")), args.data_dir, own)
 

@@ -17,6 +17,7 @@ from typing import Protocol
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+SHIPPED_RUNS = ROOT / "cached_traces"  # the runs this repository ships
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -27,12 +28,12 @@ from core.models import architecture
 __all__ = [
     "BATCH_SIZE",
     "HYPER_SD",
-    "MIXTURE",
     "MODELS",
     "PRIORS",
     "PRIOR_SD",
     "ROOT",
     "SEED",
+    "SHIPPED_RUNS",
     "START_SIGMA",
     "TARGET_ACCURACY",
     "Data",
@@ -51,8 +52,6 @@ PRIORS = ("normal", "hierarchical")
 BATCH_SIZE = 500
 PRIOR_SD = 0.1  # every tensor ~ Normal(0, 0.1), the post's fixed prior
 HYPER_SD = 1.0  # hierarchical: one HalfNormal(1) hyperprior per tensor, the tensor ~ Normal(0, it)
-# the shipped mlp-mixture's and cnn-mixture's scale mixture: pi N(0, 1) + (1 - pi) N(0, e^-7), pi = 1/4
-MIXTURE = {"pi": 0.25, "sigma1": 1.0, "sigma2": float(np.exp(-7.0))}
 # start sd of every weight's approximation, where a workaround needs one (DESIGN.md: float32 ADVI
 # with PyMC's start sd 0.69 gives NaN gradients for 800-wide tanh layers); ours starts there too
 START_SIGMA = 0.01
