@@ -108,6 +108,23 @@ def test_the_gallery_follows_the_order_and_a_click_selects_the_digit(browser):
     assert [item["digit"] for item in gallery.grid.items] == list(browser.page_digits())
 
 
+def test_a_click_in_the_page_selects_the_digit_without_marking_the_server_busy(browser):
+    # Panel's busy flag is process-wide, and the app shows no busy indicator: its bookkeeping on every
+    # click only cost the server time under load
+    gallery = Gallery(browser)
+    gallery.__panel__().get_root(Document())
+    gallery.active = True
+    target = gallery.grid.items[-1]["digit"]
+    busy = []
+    watcher = pn.state.param.watch(lambda event: busy.append(event.new), "busy")
+    try:
+        gallery.grid._process_events({"selected": target})  # where Panel hands the page's change over
+    finally:
+        pn.state.param.unwatch(watcher)
+    assert browser.digit == target
+    assert busy == []
+
+
 def test_hidden_viewers_catch_up_when_shown(browser):
     gallery, inspector = Gallery(browser), Inspector(browser)
     browser.run = "c"
