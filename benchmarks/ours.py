@@ -36,7 +36,8 @@ __all__ = ["OursTrainer", "initial_approximation", "predictor", "prior", "quick_
 
 def prior(kind: str):
     """The benchmarks' priors (:mod:`benchmarks.workloads`) as core's prior objects."""
-    return make_prior(kind, **({"sd": workloads.PRIOR_SD} if kind == "normal" else {"hyper_sd": workloads.HYPER_SD}))
+    params = {"normal": {"sd": workloads.PRIOR_SD}, "hierarchical": {"hyper_sd": workloads.HYPER_SD}}
+    return make_prior(kind, **params[kind])
 
 
 class OursTrainer:
